@@ -1,0 +1,466 @@
+"""Who is treated and with what. Pure clinical rules live here as model methods."""
+
+import datetime
+import uuid
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from phonenumber_field.modelfields import PhoneNumberField
+
+PHQ9_ITEMS = (
+    "Little interest or pleasure in doing things",
+    "Feeling down, depressed, or hopeless",
+    "Trouble falling or staying asleep, or sleeping too much",
+    "Feeling tired or having little energy",
+    "Poor appetite or overeating",
+    "Feeling bad about yourself — or that you are a failure or have let yourself or your "
+    "family down",
+    "Trouble concentrating on things, such as reading the newspaper or watching television",
+    "Moving or speaking so slowly that other people could have noticed? Or the opposite — "
+    "being so fidgety or restless that you have been moving around a lot more than usual",
+    "Thoughts that you would be better off dead or of hurting yourself in some way",
+)
+ITEM_FIELDS = tuple(f"item_{n}" for n in range(1, 10))
+
+
+class Patient(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        DISCHARGED = "discharged", "Discharged"
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", "E-mail"
+        SMS = "sms", "SMS"
+
+    # The only identifier that appears in URLs: integer keys are guessable.
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    mrn = models.CharField("MRN", max_length=32, unique=True, help_text="Medical record number")
+    first_name = models.CharField(max_length=100)
+    last_name = models.CharField(max_length=100)
+    date_of_birth = models.DateField()
+    email = models.EmailField(blank=True)
+    phone = PhoneNumberField(blank=True, help_text="Stored in international (E.164) form")
+    home_clinic = models.ForeignKey(
+        "scheduling.Clinic", on_delete=models.PROTECT, related_name="patients"
+    )
+    preferred_channel = models.CharField(
+        max_length=8, choices=Channel.choices, default=Channel.EMAIL
+    )
+    email_consent = models.BooleanField(default=False)
+    email_consent_at = models.DateTimeField(null=True, blank=True)
+    sms_consent = models.BooleanField(default=False)
+    sms_consent_at = models.DateTimeField(null=True, blank=True)
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="patient",
+        help_text="The patient's portal account",
+    )
+    primary_clinician = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="primary_patients",
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["last_name", "first_name"]
+        indexes = [
+            # Staff patient search and the alphabetical list.
+            models.Index(fields=["last_name", "first_name"], name="patient_name_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.full_name} ({self.mrn})"
+
+    @property
+    def full_name(self):
+        return f"{self.first_name} {self.last_name}"
+
+
+class Protocol(models.Model):
+    class Pattern(models.TextChoices):
+        RTMS_10HZ = "rtms_10hz", "10 Hz rTMS"
+        ITBS = "itbs", "iTBS"
+        RTMS_1HZ = "rtms_1hz", "1 Hz rTMS"
+        DEEP_TMS = "deep_tms", "Deep TMS"
+        OTHER = "other", "Other"
+
+    name = models.CharField(max_length=100, unique=True)
+    pattern = models.CharField(max_length=16, choices=Pattern.choices)
+    target = models.CharField(max_length=100, default="Left DLPFC")
+    pulses_per_session = models.PositiveIntegerField()
+    session_minutes = models.PositiveSmallIntegerField(validators=[MinValueValidator(1)])
+    chair_minutes = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1)],
+        help_text="How long the chair is taken: session plus set-up",
+    )
+    intensity_percent_mt = models.PositiveSmallIntegerField(
+        "intensity (% MT)", validators=[MinValueValidator(1), MaxValueValidator(200)]
+    )
+    sessions_per_day = models.PositiveSmallIntegerField(
+        default=1,
+        validators=[MinValueValidator(1)],
+        help_text="More than one for accelerated protocols such as SAINT",
+    )
+    minutes_between_sessions = models.PositiveSmallIntegerField(
+        default=0, help_text="Minimum gap from one session's start to the next on the same day"
+    )
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(chair_minutes__gte=models.F("session_minutes")),
+                name="protocol_chair_covers_session",
+                violation_error_message="Chair minutes must be at least the session minutes.",
+            ),
+            models.CheckConstraint(
+                condition=Q(sessions_per_day__gte=1), name="protocol_sessions_per_day_positive"
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class TreatmentCourse(models.Model):
+    class Kind(models.TextChoices):
+        ACUTE = "acute", "Acute"
+        REINTRODUCTION = "reintroduction", "Reintroduction"
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "In progress"
+        COMPLETED = "completed", "Completed"
+        DISCONTINUED = "discontinued", "Discontinued"
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="courses")
+    protocol = models.ForeignKey(Protocol, on_delete=models.PROTECT, related_name="courses")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.ACUTE)
+    start_date = models.DateField()
+    # 36 = 30 daily sessions over 6 weeks + 6 taper sessions over 3 weeks (CLINICAL.md).
+    planned_sessions = models.PositiveSmallIntegerField(default=36)
+    motor_threshold = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(100)],
+        help_text="Resting motor threshold, % of machine output",
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    prior_auth_number = models.CharField("prior authorisation number", max_length=64, blank=True)
+    authorised_sessions = models.PositiveSmallIntegerField(null=True, blank=True)
+    ended_on = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-start_date"]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} course for {self.patient.full_name} from {self.start_date}"
+
+
+class MaintenancePlan(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        PAUSED = "paused", "Paused"
+        ENDED = "ended", "Ended"
+
+    patient = models.ForeignKey(
+        Patient, on_delete=models.CASCADE, related_name="maintenance_plans"
+    )
+    protocol = models.ForeignKey(Protocol, on_delete=models.PROTECT, related_name="plans")
+    source_course = models.ForeignKey(
+        TreatmentCourse,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="maintenance_plans",
+    )
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE)
+    started_on = models.DateField()
+    grace_days = models.PositiveSmallIntegerField(
+        default=7, help_text="Days after the due date before the patient counts as overdue"
+    )
+    paused_until = models.DateField(null=True, blank=True)
+    ended_on = models.DateField(null=True, blank=True)
+    end_reason = models.CharField(max_length=200, blank=True)
+    # Stored, not computed on read, so the overdue job is one indexed query
+    # (healthchecks' Check.alert_after). Recomputed by every write that changes them.
+    next_due_on = models.DateField(null=True, blank=True, editable=False)
+    overdue_after = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-started_on"]
+        constraints = [
+            # A patient follows one schedule at a time; the overdue job relies on it.
+            models.UniqueConstraint(
+                fields=["patient"],
+                condition=Q(status__in=["active", "paused"]),
+                name="one_live_plan_per_patient",
+                violation_error_message="This patient already has an active or paused plan.",
+            ),
+        ]
+        indexes = [
+            # Used by scheduling.tasks.flag_overdue_patients: only live plans are scanned.
+            models.Index(
+                fields=["overdue_after"],
+                condition=Q(status="active"),
+                name="plan_overdue_after_active",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Maintenance for {self.patient.full_name} from {self.started_on}"
+
+    def phase_for_visit(self, visit_number, phases=None):
+        """The phase that visit number ``visit_number`` (0-based) belongs to, or None
+        when every phase is finite and the plan has run out of visits."""
+        phases = list(self.phases.all()) if phases is None else phases
+        remaining = visit_number
+        for phase in phases:
+            if phase.visits is None or remaining < phase.visits:
+                return phase
+            remaining -= phase.visits
+        return None
+
+    def next_due_date(self, *, completed_visits, last_visit_on, phases=None):
+        """When the next visit is due, from the phases and the last completed visit.
+
+        The first visit is due on the start date; each later one is due the interval of the
+        phase it belongs to after the previous visit. None when the plan has no visits left.
+        """
+        phase = self.phase_for_visit(completed_visits, phases)
+        if phase is None:
+            return None
+        if completed_visits == 0 or last_visit_on is None:
+            return self.started_on
+        return last_visit_on + datetime.timedelta(days=phase.interval_days)
+
+    def overdue_moment(self, due_on, time_zone):
+        """The instant the patient becomes overdue: the end of the last grace day, at
+        midnight in the clinic's own zone."""
+        if due_on is None:
+            return None
+        last_day = due_on + datetime.timedelta(days=self.grace_days + 1)
+        return datetime.datetime.combine(last_day, datetime.time(0), tzinfo=ZoneInfo(time_zone))
+
+    def refresh_schedule(self, *, completed_visits, last_visit_on, time_zone, phases=None):
+        """Set ``next_due_on`` and ``overdue_after``; the caller saves in its transaction."""
+        self.next_due_on = self.next_due_date(
+            completed_visits=completed_visits, last_visit_on=last_visit_on, phases=phases
+        )
+        self.overdue_after = self.overdue_moment(self.next_due_on, time_zone)
+
+    @property
+    def is_overdue(self):
+        return bool(
+            self.status == self.Status.ACTIVE
+            and self.overdue_after
+            and timezone.now() >= self.overdue_after
+        )
+
+
+class MaintenancePhase(models.Model):
+    plan = models.ForeignKey(MaintenancePlan, on_delete=models.CASCADE, related_name="phases")
+    order = models.PositiveSmallIntegerField(default=0)
+    interval_days = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1)], help_text="Days from one visit to the next"
+    )
+    sessions_per_visit = models.PositiveSmallIntegerField(
+        default=1,
+        validators=[MinValueValidator(1)],
+        help_text="More than one for a cluster visit (e.g. 5 sessions over 2–3 days)",
+    )
+    visits = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Leave empty for a phase that goes on until the plan ends"
+    )
+
+    class Meta:
+        ordering = ["plan", "order"]
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "order"], name="phase_order_unique_in_plan"),
+            models.CheckConstraint(
+                condition=Q(interval_days__gte=1), name="phase_interval_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(sessions_per_visit__gte=1), name="phase_sessions_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(visits__isnull=True) | Q(visits__gte=1), name="phase_visits_positive"
+            ),
+        ]
+
+    def __str__(self):
+        every = f"every {self.interval_days} days"
+        times = "ongoing" if self.visits is None else f"× {self.visits}"
+        cluster = f", {self.sessions_per_visit} sessions a visit" if self.sessions_per_visit > 1 else ""
+        return f"{every} {times}{cluster}"
+
+
+def _item_field(number):
+    return models.PositiveSmallIntegerField(
+        f"item {number}",
+        validators=[MaxValueValidator(3)],
+        help_text=PHQ9_ITEMS[number - 1],
+    )
+
+
+class Assessment(models.Model):
+    class Instrument(models.TextChoices):
+        PHQ9 = "phq9", "PHQ-9"
+
+    class Band(models.TextChoices):
+        MINIMAL = "minimal", "Minimal"
+        MILD = "mild", "Mild"
+        MODERATE = "moderate", "Moderate"
+        MODERATELY_SEVERE = "moderately_severe", "Moderately severe"
+        SEVERE = "severe", "Severe"
+
+    class Source(models.TextChoices):
+        STAFF = "staff", "Staff"
+        PORTAL = "portal", "Patient portal"
+
+    class Difficulty(models.IntegerChoices):
+        NOT = 0, "Not difficult at all"
+        SOMEWHAT = 1, "Somewhat difficult"
+        VERY = 2, "Very difficult"
+        EXTREMELY = 3, "Extremely difficult"
+
+    # Lower bound of each PHQ-9 severity band (Kroenke 2001).
+    BAND_FLOORS = ((20, Band.SEVERE), (15, Band.MODERATELY_SEVERE), (10, Band.MODERATE),
+                   (5, Band.MILD), (0, Band.MINIMAL))
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="assessments")
+    instrument = models.CharField(max_length=8, choices=Instrument.choices, default=Instrument.PHQ9)
+    item_1 = _item_field(1)
+    item_2 = _item_field(2)
+    item_3 = _item_field(3)
+    item_4 = _item_field(4)
+    item_5 = _item_field(5)
+    item_6 = _item_field(6)
+    item_7 = _item_field(7)
+    item_8 = _item_field(8)
+    item_9 = _item_field(9)
+    difficulty = models.PositiveSmallIntegerField(
+        choices=Difficulty.choices, null=True, blank=True
+    )
+    total = models.PositiveSmallIntegerField(editable=False)
+    band = models.CharField(max_length=20, choices=Band.choices, editable=False)
+    taken_at = models.DateTimeField(default=timezone.now)
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.STAFF)
+    entered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-taken_at"]
+        indexes = [models.Index(fields=["patient", "taken_at"], name="assessment_patient_time")]
+        constraints = [
+            *(
+                models.CheckConstraint(
+                    condition=Q(**{f"{field}__gte": 0, f"{field}__lte": 3}),
+                    name=f"assessment_{field}_0_to_3",
+                )
+                for field in ITEM_FIELDS
+            ),
+            models.CheckConstraint(
+                condition=Q(total__gte=0, total__lte=27), name="assessment_total_0_to_27"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_instrument_display()} {self.total} for {self.patient.full_name}"
+
+    @classmethod
+    def band_for(cls, total):
+        for floor, band in cls.BAND_FLOORS:
+            if total >= floor:
+                return band
+        raise ValueError(f"A PHQ-9 total cannot be negative: {total}")
+
+    @property
+    def items(self):
+        return [getattr(self, field) for field in ITEM_FIELDS]
+
+    def score(self):
+        """Compute the stored total and band from the nine items."""
+        self.total = sum(self.items)
+        self.band = self.band_for(self.total)
+
+    @property
+    def endorses_self_harm(self):
+        """Item 9 above 0 needs a same-day clinician review (CLINICAL.md)."""
+        return (self.item_9 or 0) > 0
+
+    def save(self, *args, **kwargs):
+        self.score()
+        super().save(*args, **kwargs)
+
+
+class PatientFlag(models.Model):
+    class Kind(models.TextChoices):
+        SAFETY = "safety", "Safety (PHQ-9 item 9)"
+        OVERDUE_MAINTENANCE = "overdue_maintenance", "Overdue maintenance"
+        MISSED_APPOINTMENTS = "missed_appointments", "Missed appointments"
+        WORSENING_SYMPTOMS = "worsening_symptoms", "Worsening symptoms"
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="flags")
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    detail = models.TextField(blank=True)
+    plan = models.ForeignKey(
+        MaintenancePlan, on_delete=models.SET_NULL, null=True, blank=True, related_name="flags"
+    )
+    raised_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Empty on a resolved flag means the system resolved it",
+    )
+    resolution_note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-raised_at"]
+        constraints = [
+            # The overdue job may run twice or in two workers: the second insert fails.
+            models.UniqueConstraint(
+                fields=["patient", "kind"],
+                condition=Q(resolved_at__isnull=True),
+                name="one_open_flag_per_patient_kind",
+                violation_error_message="This patient already has an open flag of this kind.",
+            ),
+        ]
+        indexes = [
+            # The staff worklist reads open flags only.
+            models.Index(
+                fields=["kind", "raised_at"],
+                condition=Q(resolved_at__isnull=True),
+                name="flag_open_by_kind",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()}: {self.patient.full_name}"
+
+    @property
+    def is_open(self):
+        return self.resolved_at is None

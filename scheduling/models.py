@@ -1,0 +1,373 @@
+"""When and where: clinics, chairs, hours, appointments and what happened in them."""
+
+import uuid
+import zoneinfo
+from functools import cached_property
+
+from django.conf import settings
+from django.contrib.postgres.fields import RangeBoundary, RangeOperators
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import F, Func, Q
+from django.utils import timezone
+from phonenumber_field.modelfields import PhoneNumberField
+
+from .constraints import PostgresExclusionConstraint
+
+
+
+def validate_time_zone(value):
+    # Validated rather than given as choices: the list depends on the machine's tz database,
+    # and choices would make migrations differ from one machine to the next.
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(f"“{value}” is not a time zone name such as Europe/London.")
+
+
+class TsTzRange(Func):
+    function = "TSTZRANGE"
+    output_field = models.DateTimeField()  # only ever used inside the exclusion constraint
+
+
+class Clinic(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    time_zone = models.CharField(
+        max_length=64,
+        validators=[validate_time_zone],
+        help_text="Opening hours, schedules and reminders are reckoned in this zone",
+    )
+    address = models.TextField(blank=True)
+    phone = PhoneNumberField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    @cached_property
+    def tz(self):
+        return zoneinfo.ZoneInfo(self.time_zone)
+
+    def local(self, moment):
+        """An aware datetime shown as wall-clock time in this clinic."""
+        return timezone.localtime(moment, self.tz)
+
+    def today(self):
+        return timezone.localtime(timezone.now(), self.tz).date()
+
+
+class Chair(models.Model):
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="chairs")
+    name = models.CharField(max_length=50)
+    device_model = models.CharField(max_length=100, blank=True)
+    coil = models.CharField(max_length=100, blank=True)
+    active = models.BooleanField(default=True, help_text="Untick while the chair is out of service")
+
+    class Meta:
+        ordering = ["clinic", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["clinic", "name"], name="chair_name_unique_in_clinic"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.clinic})"
+
+
+class OpeningHours(models.Model):
+    class Weekday(models.IntegerChoices):
+        MONDAY = 0, "Monday"
+        TUESDAY = 1, "Tuesday"
+        WEDNESDAY = 2, "Wednesday"
+        THURSDAY = 3, "Thursday"
+        FRIDAY = 4, "Friday"
+        SATURDAY = 5, "Saturday"
+        SUNDAY = 6, "Sunday"
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="opening_hours")
+    # Several rows for one weekday make a split day (e.g. closed for lunch).
+    weekday = models.PositiveSmallIntegerField(choices=Weekday.choices)
+    opens_at = models.TimeField(help_text="Clinic local time")
+    closes_at = models.TimeField(help_text="Clinic local time")
+
+    class Meta:
+        ordering = ["clinic", "weekday", "opens_at"]
+        verbose_name_plural = "opening hours"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(closes_at__gt=F("opens_at")),
+                name="hours_close_after_open",
+                violation_error_message="Closing time must be after opening time.",
+            ),
+            models.CheckConstraint(
+                condition=Q(weekday__gte=0, weekday__lte=6), name="hours_weekday_valid"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_weekday_display()} {self.opens_at:%H:%M}–{self.closes_at:%H:%M}"
+
+
+class Closure(models.Model):
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="closures")
+    starts_on = models.DateField()
+    ends_on = models.DateField(help_text="Last closed day (inclusive)")
+    reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["clinic", "starts_on"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_on__gte=F("starts_on")),
+                name="closure_ends_on_or_after_start",
+                violation_error_message="The last closed day cannot be before the first.",
+            ),
+        ]
+
+    def __str__(self):
+        if self.starts_on == self.ends_on:
+            return f"{self.clinic} closed {self.starts_on}"
+        return f"{self.clinic} closed {self.starts_on} to {self.ends_on}"
+
+
+class AppointmentQuerySet(models.QuerySet):
+    def live(self):
+        """Appointments that hold their chair and their patient's time."""
+        return self.exclude(status=Appointment.Status.CANCELLED)
+
+    def on_chair(self, chair):
+        return self.filter(chair=chair)
+
+    def between(self, start, end):
+        """Overlapping the half-open interval [start, end)."""
+        return self.filter(starts_at__lt=end, ends_at__gt=start)
+
+
+class Appointment(models.Model):
+    class Kind(models.TextChoices):
+        MAPPING = "mapping", "Mapping and motor threshold"
+        ACUTE = "acute", "Acute session"
+        MAINTENANCE = "maintenance", "Maintenance session"
+        REINTRODUCTION = "reintroduction", "Reintroduction session"
+        CONSULT = "consult", "Consultation"
+
+    class Status(models.TextChoices):
+        BOOKED = "booked", "Booked"
+        CHECKED_IN = "checked_in", "Checked in"
+        COMPLETED = "completed", "Completed"
+        CANCELLED = "cancelled", "Cancelled"
+        NO_SHOW = "no_show", "No-show"
+
+    class Via(models.TextChoices):
+        STAFF = "staff", "Staff"
+        PORTAL = "portal", "Patient portal"
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.PROTECT, related_name="appointments"
+    )
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="appointments")
+    chair = models.ForeignKey(Chair, on_delete=models.PROTECT, related_name="appointments")
+    technician = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="technician_appointments",
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    course = models.ForeignKey(
+        "patients.TreatmentCourse",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="appointments",
+    )
+    plan = models.ForeignKey(
+        "patients.MaintenancePlan",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="appointments",
+    )
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.BOOKED)
+    booked_via = models.CharField(max_length=8, choices=Via.choices, default=Via.STAFF)
+    booked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    cancel_reason = models.CharField(max_length=200, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    checked_in_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = AppointmentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["starts_at"]
+        indexes = [
+            # Day and week views, availability: one chair or clinic over a time range.
+            models.Index(fields=["chair", "starts_at"], name="appt_chair_start"),
+            models.Index(fields=["clinic", "starts_at"], name="appt_clinic_start"),
+            # Patient page and maintenance recompute.
+            models.Index(fields=["patient", "starts_at"], name="appt_patient_start"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=F("starts_at")),
+                name="appt_ends_after_start",
+                violation_error_message="An appointment must end after it starts.",
+            ),
+            # The last guard against double-booking; see scheduling.services.book_appointment.
+            PostgresExclusionConstraint(
+                name="appt_no_chair_overlap",
+                expressions=[
+                    ("chair", RangeOperators.EQUAL),
+                    (TsTzRange("starts_at", "ends_at", RangeBoundary()), RangeOperators.OVERLAPS),
+                ],
+                condition=~Q(status="cancelled"),
+            ),
+            PostgresExclusionConstraint(
+                name="appt_no_patient_overlap",
+                expressions=[
+                    ("patient", RangeOperators.EQUAL),
+                    (TsTzRange("starts_at", "ends_at", RangeBoundary()), RangeOperators.OVERLAPS),
+                ],
+                condition=~Q(status="cancelled"),
+            ),
+        ]
+
+    def __str__(self):
+        local = self.clinic.local(self.starts_at) if self.clinic_id else self.starts_at
+        return f"{self.get_kind_display()} for {self.patient.full_name} at {local:%Y-%m-%d %H:%M}"
+
+    @property
+    def is_live(self):
+        return self.status != self.Status.CANCELLED
+
+    def overlap_errors(self):
+        """Clinic-words reasons this appointment collides with another live one."""
+        if not (self.is_live and self.starts_at and self.ends_at and self.ends_at > self.starts_at):
+            return {}
+        others = Appointment.objects.live().between(self.starts_at, self.ends_at).exclude(pk=self.pk)
+        errors = {}
+        if self.chair_id and others.filter(chair_id=self.chair_id).exists():
+            errors["chair"] = "This chair is already booked at that time."
+        if self.patient_id and others.filter(patient_id=self.patient_id).exists():
+            errors["patient"] = "This patient already has an appointment at that time."
+        return errors
+
+    def clean(self):
+        errors = {}
+        if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
+            errors["ends_at"] = "An appointment must end after it starts."
+        if self.chair_id and self.clinic_id and self.chair.clinic_id != self.clinic_id:
+            errors["chair"] = "This chair belongs to another clinic."
+        errors.update({k: v for k, v in self.overlap_errors().items() if k not in errors})
+        if errors:
+            raise ValidationError(errors)
+
+
+class SessionRecord(models.Model):
+    appointment = models.OneToOneField(
+        Appointment, on_delete=models.CASCADE, related_name="session_record"
+    )
+    pulses_delivered = models.PositiveIntegerField()
+    intensity_percent_mt = models.PositiveSmallIntegerField("intensity (% MT)")
+    motor_threshold = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Motor threshold used, % of machine output"
+    )
+    coil_position = models.CharField(max_length=100, blank=True)
+    side_effects = models.TextField(blank=True)
+    operator = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    notes = models.TextField(blank=True)
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return f"Session record for {self.appointment}"
+
+
+class Reminder(models.Model):
+    """The reminders outbox: written with the booking, sent by a beat task."""
+
+    class Kind(models.TextChoices):
+        DAY_BEFORE = "day_before", "Day before"
+        HOURS_BEFORE = "hours_before", "Hours before"
+        MAINTENANCE_DUE = "maintenance_due", "Maintenance due soon"
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", "E-mail"
+        SMS = "sms", "SMS"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped"
+
+    appointment = models.ForeignKey(
+        Appointment, on_delete=models.CASCADE, null=True, blank=True, related_name="reminders"
+    )
+    plan = models.ForeignKey(
+        "patients.MaintenancePlan",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="reminders",
+    )
+    due_on = models.DateField(
+        null=True, blank=True, help_text="For plan reminders: the due date this one is about"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    scheduled_for = models.DateTimeField()
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["scheduled_for"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(appointment__isnull=False, plan__isnull=True)
+                | Q(appointment__isnull=True, plan__isnull=False, due_on__isnull=False),
+                name="reminder_about_appointment_or_plan",
+                violation_error_message="A reminder is about one appointment or one plan's due date.",
+            ),
+            # A second send of the same reminder is impossible, whatever the workers do.
+            models.UniqueConstraint(
+                fields=["appointment", "kind", "channel"],
+                condition=Q(appointment__isnull=False),
+                name="reminder_once_per_appointment",
+            ),
+            models.UniqueConstraint(
+                fields=["plan", "due_on", "kind", "channel"],
+                condition=Q(plan__isnull=False),
+                name="reminder_once_per_plan_due_date",
+            ),
+        ]
+        indexes = [
+            # send_due_reminders reads pending rows by time.
+            models.Index(
+                fields=["scheduled_for"], condition=Q(status="pending"), name="reminder_pending_due"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} by {self.get_channel_display()} at {self.scheduled_for}"

@@ -1,0 +1,185 @@
+"""factory_boy factories for the domain; tests build only what they need."""
+
+import datetime
+
+import factory
+from django.contrib.auth.models import Group, User
+from django.utils import timezone
+
+from patients.models import (
+    Assessment,
+    MaintenancePhase,
+    MaintenancePlan,
+    Patient,
+    PatientFlag,
+    Protocol,
+    TreatmentCourse,
+)
+from scheduling.models import Appointment, Chair, Clinic, Closure, OpeningHours, Reminder, SessionRecord
+from tmsclinic import roles
+
+PASSWORD = "correct-horse-battery"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@clinic.test")
+    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
+
+    @factory.post_generation
+    def role(user, create, extracted, **kwargs):
+        if extracted:
+            user.groups.add(Group.objects.get(name=extracted))
+        if create:
+            user.save()
+
+
+def staff_user(role=roles.FRONT_DESK, **kwargs):
+    return UserFactory(role=role, **kwargs)
+
+
+class ClinicFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Clinic
+
+    name = factory.Sequence(lambda n: f"Clinic {n}")
+    time_zone = "America/New_York"
+    address = "1 Main Street"
+
+
+class ChairFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Chair
+
+    clinic = factory.SubFactory(ClinicFactory)
+    name = factory.Sequence(lambda n: f"Chair {n}")
+    device_model = "NeuroStar"
+    coil = "Figure-8"
+
+
+class OpeningHoursFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = OpeningHours
+
+    clinic = factory.SubFactory(ClinicFactory)
+    weekday = 0
+    opens_at = datetime.time(8)
+    closes_at = datetime.time(18)
+
+
+class ClosureFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Closure
+
+    clinic = factory.SubFactory(ClinicFactory)
+    starts_on = datetime.date(2026, 12, 25)
+    ends_on = datetime.date(2026, 12, 25)
+    reason = "Christmas Day"
+
+
+class ProtocolFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Protocol
+        django_get_or_create = ("name",)
+
+    name = "10 Hz rTMS (NeuroStar)"
+    pattern = Protocol.Pattern.RTMS_10HZ
+    pulses_per_session = 3000
+    session_minutes = 38
+    chair_minutes = 45
+    intensity_percent_mt = 120
+
+
+class PatientFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Patient
+
+    mrn = factory.Sequence(lambda n: f"MRN{n:06d}")
+    first_name = factory.Sequence(lambda n: f"Pat{n}")
+    last_name = "Example"
+    date_of_birth = datetime.date(1980, 5, 17)
+    email = factory.LazyAttribute(lambda p: f"{p.mrn.lower()}@patients.test")
+    home_clinic = factory.SubFactory(ClinicFactory)
+
+
+class TreatmentCourseFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TreatmentCourse
+
+    patient = factory.SubFactory(PatientFactory)
+    protocol = factory.SubFactory(ProtocolFactory)
+    start_date = datetime.date(2026, 9, 1)
+    motor_threshold = 55
+
+
+class MaintenancePlanFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = MaintenancePlan
+
+    patient = factory.SubFactory(PatientFactory)
+    protocol = factory.SubFactory(ProtocolFactory)
+    started_on = datetime.date(2026, 11, 2)
+
+
+class MaintenancePhaseFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = MaintenancePhase
+
+    plan = factory.SubFactory(MaintenancePlanFactory)
+    order = factory.Sequence(int)
+    interval_days = 7
+    visits = 4
+
+
+class AssessmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Assessment
+
+    patient = factory.SubFactory(PatientFactory)
+    item_1 = item_2 = item_3 = item_4 = item_5 = item_6 = item_7 = item_8 = 1
+    item_9 = 0
+
+
+class PatientFlagFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PatientFlag
+
+    patient = factory.SubFactory(PatientFactory)
+    kind = PatientFlag.Kind.OVERDUE_MAINTENANCE
+
+
+class AppointmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Appointment
+
+    patient = factory.SubFactory(PatientFactory)
+    chair = factory.SubFactory(ChairFactory)
+    clinic = factory.LazyAttribute(lambda a: a.chair.clinic)
+    kind = Appointment.Kind.ACUTE
+    starts_at = factory.LazyFunction(lambda: timezone.now().replace(microsecond=0))
+    ends_at = factory.LazyAttribute(lambda a: a.starts_at + datetime.timedelta(minutes=45))
+
+
+class SessionRecordFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SessionRecord
+
+    appointment = factory.SubFactory(AppointmentFactory, status=Appointment.Status.COMPLETED)
+    pulses_delivered = 3000
+    intensity_percent_mt = 120
+    motor_threshold = 55
+
+
+class ReminderFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Reminder
+
+    appointment = factory.SubFactory(AppointmentFactory)
+    kind = Reminder.Kind.DAY_BEFORE
+    channel = Reminder.Channel.EMAIL
+    scheduled_for = factory.LazyAttribute(lambda r: r.appointment.starts_at - datetime.timedelta(days=1))
