@@ -1,3 +1,191 @@
-from django.contrib import admin
+"""Django admin for patients, protocols, courses, plans, assessments and flags.
 
-# Register your models here.
+Every changelist and change page runs a fixed number of queries whatever the data size:
+columns that cross a relation are covered by ``list_select_related``, and foreign keys to
+large tables (or to models whose ``__str__`` reads another table) are autocomplete fields,
+which render only the chosen row.
+"""
+
+from django.contrib import admin
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from .models import (
+    ITEM_FIELDS,
+    Assessment,
+    MaintenancePhase,
+    MaintenancePlan,
+    Patient,
+    PatientFlag,
+    Protocol,
+    TreatmentCourse,
+)
+
+PATIENT_SEARCH_FIELDS = ("patient__mrn", "patient__first_name", "patient__last_name")
+
+
+@admin.register(Patient)
+class PatientAdmin(admin.ModelAdmin):
+    list_display = ("mrn", "last_name", "first_name", "date_of_birth", "home_clinic", "status", "open_flags")
+    list_filter = ("status", "home_clinic", "preferred_channel")
+    list_select_related = ("home_clinic",)
+    search_fields = ("mrn", "first_name", "last_name", "email")
+    autocomplete_fields = ("user", "primary_clinician")
+    readonly_fields = ("uuid", "created_at", "updated_at")
+    fieldsets = (
+        (None, {"fields": ("mrn", "first_name", "last_name", "date_of_birth", "status")}),
+        ("Care", {"fields": ("home_clinic", "primary_clinician", "user")}),
+        (
+            "Contact and consent",
+            {
+                "fields": (
+                    "email",
+                    "phone",
+                    "preferred_channel",
+                    ("email_consent", "email_consent_at"),
+                    ("sms_consent", "sms_consent_at"),
+                )
+            },
+        ),
+        ("Record", {"fields": ("uuid", "created_at", "updated_at")}),
+    )
+
+    def get_queryset(self, request):
+        # A correlated subquery rather than Count() over a join: no GROUP BY on the patient
+        # table, so the autocomplete and search that share this queryset stay cheap.
+        open_flags = (
+            PatientFlag.objects.filter(patient=OuterRef("pk"), resolved_at__isnull=True)
+            .order_by()
+            .values("patient")
+            .annotate(count=Count("pk"))
+            .values("count")
+        )
+        return super().get_queryset(request).annotate(open_flags=Coalesce(Subquery(open_flags), 0))
+
+    @admin.display(description="open flags", ordering="open_flags")
+    def open_flags(self, patient):
+        return patient.open_flags
+
+
+@admin.register(Protocol)
+class ProtocolAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "pattern",
+        "target",
+        "pulses_per_session",
+        "session_minutes",
+        "chair_minutes",
+        "intensity_percent_mt",
+        "sessions_per_day",
+        "active",
+    )
+    list_filter = ("active", "pattern")
+    search_fields = ("name", "target")
+
+
+@admin.register(TreatmentCourse)
+class TreatmentCourseAdmin(admin.ModelAdmin):
+    list_display = ("patient", "kind", "protocol", "start_date", "planned_sessions", "status")
+    list_filter = ("status", "kind", "protocol")
+    list_select_related = ("patient", "protocol")
+    search_fields = (*PATIENT_SEARCH_FIELDS, "prior_auth_number")
+    autocomplete_fields = ("patient",)
+    readonly_fields = ("created_at",)
+    date_hierarchy = "start_date"
+
+    def get_queryset(self, request):
+        # __str__ names the patient; autocomplete results use it.
+        return super().get_queryset(request).select_related("patient")
+
+
+class MaintenancePhaseInline(admin.TabularInline):
+    model = MaintenancePhase
+    fields = ("order", "interval_days", "sessions_per_visit", "visits")
+    extra = 1
+
+
+@admin.register(MaintenancePlan)
+class MaintenancePlanAdmin(admin.ModelAdmin):
+    list_display = ("patient", "protocol", "status", "started_on", "next_due_on", "overdue")
+    list_filter = ("status", "protocol")
+    list_select_related = ("patient", "protocol")
+    search_fields = PATIENT_SEARCH_FIELDS
+    autocomplete_fields = ("patient", "source_course")
+    readonly_fields = ("next_due_on", "overdue_after", "created_at")
+    inlines = (MaintenancePhaseInline,)
+
+    def get_queryset(self, request):
+        # __str__ names the patient; autocomplete results use it.
+        return super().get_queryset(request).select_related("patient")
+
+    @admin.display(boolean=True)
+    def overdue(self, plan):
+        return plan.is_overdue
+
+
+@admin.register(Assessment)
+class AssessmentAdmin(admin.ModelAdmin):
+    list_display = ("patient", "instrument", "total", "band", "item_9", "taken_at", "source")
+    list_filter = ("band", "instrument", "source")
+    list_select_related = ("patient",)
+    search_fields = PATIENT_SEARCH_FIELDS
+    autocomplete_fields = ("patient",)
+    # Scored by the model on save; who entered it and from where is a fact, not a choice.
+    readonly_fields = ("total", "band", "source", "entered_by")
+    date_hierarchy = "taken_at"
+    fieldsets = (
+        (None, {"fields": ("patient", "instrument", "taken_at")}),
+        (
+            "Answers: 0 not at all, 1 several days, 2 more than half the days, 3 nearly every day",
+            {"fields": (*ITEM_FIELDS, "difficulty")},
+        ),
+        ("Score", {"fields": ("total", "band", "source", "entered_by")}),
+    )
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.entered_by = request.user
+        # Model.save() computes the total and band.
+        super().save_model(request, obj, form, change)
+
+
+class FlagStatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return (("open", "Open"), ("resolved", "Resolved"))
+
+    def queryset(self, request, queryset):
+        if self.value() == "open":
+            return queryset.filter(resolved_at__isnull=True)
+        if self.value() == "resolved":
+            return queryset.filter(resolved_at__isnull=False)
+        return queryset
+
+
+@admin.register(PatientFlag)
+class PatientFlagAdmin(admin.ModelAdmin):
+    list_display = ("patient", "kind", "raised_at", "resolved_at", "resolved_by")
+    list_filter = (FlagStatusFilter, "kind")
+    list_select_related = ("patient", "resolved_by")
+    search_fields = PATIENT_SEARCH_FIELDS
+    autocomplete_fields = ("patient", "plan", "resolved_by")
+    date_hierarchy = "raised_at"
+    actions = ("mark_resolved",)
+
+    def save_model(self, request, obj, form, change):
+        # An empty resolved_by means the system resolved the flag, so a person must be named.
+        if obj.resolved_at and obj.resolved_by is None and "resolved_at" in form.changed_data:
+            obj.resolved_by = request.user
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description="Mark selected flags resolved")
+    def mark_resolved(self, request, queryset):
+        # Flags already resolved keep who resolved them and when.
+        resolved = queryset.filter(resolved_at__isnull=True).update(
+            resolved_at=timezone.now(), resolved_by=request.user
+        )
+        self.message_user(request, f"Resolved {resolved} flag{'' if resolved == 1 else 's'}.")

@@ -1,3 +1,171 @@
+"""Django admin for clinics, chairs, hours, closures, appointments, session records and reminders.
+
+Times are stored in UTC and the admin (TIME_ZONE = UTC) edits them in UTC; every list and
+detail page also shows them in the clinic's own zone, which is what the clinic works in.
+As in patients.admin, every page runs a fixed number of queries whatever the data size.
+"""
+
+import zoneinfo
+
+from django import forms
 from django.contrib import admin
 
-# Register your models here.
+from .models import Appointment, Chair, Clinic, Closure, OpeningHours, Reminder, SessionRecord
+
+PATIENT_SEARCH_FIELDS = ("patient__mrn", "patient__first_name", "patient__last_name")
+
+
+def clinic_time(clinic, moment):
+    """``moment`` on the clinic's wall clock, e.g. "2026-11-25 09:00 EST"."""
+    return f"{clinic.local(moment):%Y-%m-%d %H:%M %Z}"
+
+
+def time_zone_choices():
+    return [("", "---------"), *((name, name) for name in sorted(zoneinfo.available_timezones()))]
+
+
+class ClinicForm(forms.ModelForm):
+    # A select so that a typo cannot reach the schedules. The model field keeps no choices
+    # (see scheduling.models.validate_time_zone) so migrations don't depend on the machine.
+    time_zone = forms.ChoiceField(
+        choices=time_zone_choices, help_text=Clinic._meta.get_field("time_zone").help_text
+    )
+
+    class Meta:
+        model = Clinic
+        fields = "__all__"
+
+
+class ChairInline(admin.TabularInline):
+    model = Chair
+    extra = 1
+
+
+class OpeningHoursInline(admin.TabularInline):
+    model = OpeningHours
+    extra = 1
+
+
+class ClosureInline(admin.TabularInline):
+    model = Closure
+    extra = 0
+
+
+@admin.register(Clinic)
+class ClinicAdmin(admin.ModelAdmin):
+    form = ClinicForm
+    list_display = ("name", "time_zone", "phone")
+    search_fields = ("name",)
+    inlines = (ChairInline, OpeningHoursInline, ClosureInline)
+
+
+@admin.register(Chair)
+class ChairAdmin(admin.ModelAdmin):
+    list_display = ("name", "clinic", "device_model", "coil", "active")
+    list_filter = ("active", "clinic")
+    list_select_related = ("clinic",)
+    search_fields = ("name", "clinic__name", "device_model")
+
+    def get_queryset(self, request):
+        # __str__ names the clinic; autocomplete results use it.
+        return super().get_queryset(request).select_related("clinic")
+
+
+@admin.register(OpeningHours)
+class OpeningHoursAdmin(admin.ModelAdmin):
+    list_display = ("clinic", "weekday", "opens_at", "closes_at")
+    list_filter = ("clinic", "weekday")
+    list_select_related = ("clinic",)
+
+
+@admin.register(Closure)
+class ClosureAdmin(admin.ModelAdmin):
+    list_display = ("clinic", "starts_on", "ends_on", "reason")
+    list_filter = ("clinic",)
+    list_select_related = ("clinic",)
+    date_hierarchy = "starts_on"
+
+
+@admin.register(Appointment)
+class AppointmentAdmin(admin.ModelAdmin):
+    list_display = ("patient", "kind", "clinic", "chair", "starts", "ends", "status")
+    list_filter = ("status", "kind", "clinic", "booked_via")
+    list_select_related = ("patient", "clinic", "chair__clinic")
+    search_fields = PATIENT_SEARCH_FIELDS
+    autocomplete_fields = ("patient", "chair", "technician", "course", "plan", "booked_by")
+    readonly_fields = ("clinic_local_time", "uuid", "created_at", "updated_at")
+    date_hierarchy = "starts_at"
+    ordering = ("-starts_at",)
+    fieldsets = (
+        (None, {"fields": ("patient", "kind", "clinic", "chair", "technician", "course", "plan")}),
+        ("Time", {"fields": ("starts_at", "ends_at", "clinic_local_time")}),
+        ("Status", {"fields": ("status", "checked_in_at", "cancelled_at", "cancel_reason")}),
+        ("Booking", {"fields": ("booked_via", "booked_by", "uuid", "created_at", "updated_at")}),
+    )
+
+    def get_queryset(self, request):
+        # __str__ names the patient in the clinic's time; autocomplete results use it.
+        return super().get_queryset(request).select_related("patient", "clinic")
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name in ("starts_at", "ends_at"):
+            kwargs["help_text"] = "In UTC. The clinic's own time is shown under “Clinic local time”."
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    @admin.display(description="starts (clinic time)", ordering="starts_at")
+    def starts(self, appointment):
+        return clinic_time(appointment.clinic, appointment.starts_at)
+
+    @admin.display(description="ends (clinic time)", ordering="ends_at")
+    def ends(self, appointment):
+        return clinic_time(appointment.clinic, appointment.ends_at)
+
+    @admin.display(description="clinic local time")
+    def clinic_local_time(self, appointment):
+        # Also shown on an add form sent back with errors, before the clinic is saved.
+        if not (appointment.clinic_id and appointment.starts_at and appointment.ends_at):
+            return "-"
+        start = clinic_time(appointment.clinic, appointment.starts_at)
+        return f"{start} to {clinic_time(appointment.clinic, appointment.ends_at)}"
+
+
+@admin.register(SessionRecord)
+class SessionRecordAdmin(admin.ModelAdmin):
+    list_display = ("appointment", "pulses_delivered", "intensity_percent_mt", "motor_threshold", "operator")
+    list_select_related = ("appointment__patient", "appointment__clinic", "operator")
+    search_fields = tuple(f"appointment__{field}" for field in PATIENT_SEARCH_FIELDS)
+    autocomplete_fields = ("appointment", "operator")
+    date_hierarchy = "recorded_at"
+    ordering = ("-recorded_at",)
+
+
+@admin.register(Reminder)
+class ReminderAdmin(admin.ModelAdmin):
+    list_display = ("kind", "channel", "about", "scheduled", "status", "attempts", "sent_at")
+    list_filter = ("status", "kind", "channel")
+    list_select_related = ("appointment__patient", "appointment__clinic", "plan__patient__home_clinic")
+    search_fields = tuple(
+        f"{about}__{field}" for about in ("appointment", "plan") for field in PATIENT_SEARCH_FIELDS
+    )
+    autocomplete_fields = ("appointment", "plan")
+    readonly_fields = ("scheduled", "created_at")
+    date_hierarchy = "scheduled_for"
+    ordering = ("-scheduled_for",)
+
+    @staticmethod
+    def clinic_of(reminder):
+        # A plan reminder belongs to no appointment: it goes by the patient's home clinic.
+        if reminder.appointment_id:
+            return reminder.appointment.clinic
+        return reminder.plan.patient.home_clinic
+
+    @admin.display(description="about")
+    def about(self, reminder):
+        return reminder.appointment if reminder.appointment_id else reminder.plan
+
+    @admin.display(description="scheduled for (clinic time)", ordering="scheduled_for")
+    def scheduled(self, reminder):
+        # Also shown on the add form, before the reminder is about anything.
+        if not (reminder.scheduled_for and (reminder.appointment_id or reminder.plan_id)):
+            return "-"
+        return clinic_time(self.clinic_of(reminder), reminder.scheduled_for)

@@ -11,7 +11,7 @@ def _chosen_clinic(request, clinics):
     wanted = request.GET.get("clinic") or request.session.get("clinic_id")
     by_id = {str(clinic.pk): clinic for clinic in clinics}
     clinic = by_id.get(str(wanted)) or (clinics[0] if clinics else None)
-    if clinic is not None:
+    if clinic is not None and request.session.get("clinic_id") != clinic.pk:
         request.session["clinic_id"] = clinic.pk
     return clinic
 
@@ -34,8 +34,6 @@ def today(request):
         )
         by_chair = {chair.pk: [] for chair in chairs}
         for appointment in appointments:
-            appointment.local_start = clinic.local(appointment.starts_at)
-            appointment.local_end = clinic.local(appointment.ends_at)
             by_chair.setdefault(appointment.chair_id, []).append(appointment)
         columns = [(chair, by_chair[chair.pk]) for chair in chairs]
     return render(

@@ -16,12 +16,21 @@ def _plain_static_storage(settings):
     }
 
 
+def needs(available, why):
+    """Skip, saying why, when a service this test needs is absent from this machine.
+
+    CI sets TMS_NO_SKIP on its PostgreSQL + Redis run, where a missing service is a failure.
+    """
+    if available:
+        return
+    if os.environ.get("TMS_NO_SKIP"):
+        pytest.fail(f"TMS_NO_SKIP is set but this test {why}")
+    pytest.skip(why)
+
+
 @pytest.fixture
-def on_postgres():
-    """For tests that need PostgreSQL. Skipped, saying so, only on the SQLite default;
-    CI sets DATABASE_URL, where they always run."""
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL: set DATABASE_URL=postgres://… to run it")
+def on_postgres(db):
+    needs(connection.vendor == "postgresql", "needs PostgreSQL: set DATABASE_URL=postgres://… to run it")
 
 
 @pytest.fixture
@@ -63,3 +72,32 @@ def superuser(db):
 
 def chromium_path():
     return os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """The system Chromium driven by Playwright (no browser download)."""
+    path = chromium_path()
+    needs(path, "needs Chromium: install it (Debian: apt-get install chromium) or set CHROMIUM_PATH")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
+    # around it are still plain synchronous code.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=path,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    context = browser.new_context(base_url=live_server.url)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    context.close()

@@ -157,9 +157,9 @@ class AppointmentFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Appointment
 
-    patient = factory.SubFactory(PatientFactory)
     chair = factory.SubFactory(ChairFactory)
     clinic = factory.LazyAttribute(lambda a: a.chair.clinic)
+    patient = factory.SubFactory(PatientFactory, home_clinic=factory.SelfAttribute("..clinic"))
     kind = Appointment.Kind.ACUTE
     starts_at = factory.LazyFunction(lambda: timezone.now().replace(microsecond=0))
     ends_at = factory.LazyAttribute(lambda a: a.starts_at + datetime.timedelta(minutes=45))
