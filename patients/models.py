@@ -387,6 +387,10 @@ class Assessment(models.Model):
     def __str__(self):
         return f"{self.get_instrument_display()} {self.total} for {self.patient.full_name}"
 
+    def save(self, *args, **kwargs):
+        self.score()
+        super().save(*args, **kwargs)
+
     @classmethod
     def band_for(cls, total):
         for floor, band in cls.BAND_FLOORS:
@@ -407,10 +411,6 @@ class Assessment(models.Model):
     def endorses_self_harm(self):
         """Item 9 above 0 needs a same-day clinician review (CLINICAL.md)."""
         return (self.item_9 or 0) > 0
-
-    def save(self, *args, **kwargs):
-        self.score()
-        super().save(*args, **kwargs)
 
 
 class PatientFlag(models.Model):

@@ -15,14 +15,13 @@ from phonenumber_field.modelfields import PhoneNumberField
 from .constraints import PostgresExclusionConstraint
 
 
-
 def validate_time_zone(value):
     # Validated rather than given as choices: the list depends on the machine's tz database,
     # and choices would make migrations differ from one machine to the next.
     try:
         zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ValidationError(f"“{value}” is not a time zone name such as Europe/London.")
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
+        raise ValidationError(f"“{value}” is not a time zone name such as Europe/London.") from error
 
 
 class TsTzRange(Func):

@@ -6,6 +6,7 @@ from tmsclinic.roles import staff_required
 
 from .models import Appointment, Chair, Clinic
 
+
 def _chosen_clinic(request, clinics):
     """The clinic asked for in ?clinic=, else the one this session last looked at."""
     wanted = request.GET.get("clinic") or request.session.get("clinic_id")

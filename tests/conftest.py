@@ -29,7 +29,7 @@ def needs(available, why):
 
 
 @pytest.fixture
-def on_postgres(db):
+def on_postgres():
     needs(connection.vendor == "postgresql", "needs PostgreSQL: set DATABASE_URL=postgres://… to run it")
 
 

@@ -122,6 +122,7 @@ else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
+        "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
     }
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
@@ -207,3 +208,11 @@ LOGGING = {
 
 # --- Clinic rules (clinical choices are settings, not constants) ----------------------------
 DEMO_PASSWORD = env("DEMO_PASSWORD", default="tms-demo-2026")
+# Booking grid: candidate start times every this many minutes from opening time.
+TMS_SLOT_STEP_MINUTES = env.int("TMS_SLOT_STEP_MINUTES", default=15)
+# Chair time for an appointment with no protocol (a consultation).
+TMS_CONSULT_MINUTES = env.int("TMS_CONSULT_MINUTES", default=30)
+# The day list prompts a motor-threshold re-check every this many sessions of a course.
+TMS_MT_RECHECK_EVERY = env.int("TMS_MT_RECHECK_EVERY", default=5)
+# Authorised sessions left at or below which staff are warned.
+TMS_AUTH_WARN_AT = env.int("TMS_AUTH_WARN_AT", default=3)

@@ -1,0 +1,340 @@
+"""Availability and booking: the only code that creates or changes appointments.
+
+Every function here is keyword-only and runs in one transaction. Callers get an Appointment
+or a ``SlotUnavailable`` whose message is written in the words the front desk uses; never an
+IntegrityError.
+"""
+
+import bisect
+import datetime
+import logging
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, OperationalError, transaction
+from django.utils import timezone
+
+from .models import Appointment, Chair, Closure, OpeningHours, SessionRecord
+
+log = logging.getLogger(__name__)
+UTC = datetime.UTC
+
+
+class SlotUnavailable(ValidationError):
+    """The appointment cannot be booked; the message says why, in clinic words."""
+
+
+class AppointmentStateError(ValidationError):
+    """The appointment is not in a state that allows this action."""
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    chair: Chair
+    starts_at: datetime.datetime
+    ends_at: datetime.datetime
+
+
+# --- Opening hours ---------------------------------------------------------------------------
+
+
+class ClinicCalendar:
+    """A clinic's opening hours and closures over a date range, read in two queries."""
+
+    def __init__(self, clinic, first_day, last_day):
+        self.clinic = clinic
+        self.hours = {}
+        for row in OpeningHours.objects.filter(clinic=clinic).order_by("opens_at"):
+            self.hours.setdefault(row.weekday, []).append((row.opens_at, row.closes_at))
+        self.closures = {}
+        for closure in Closure.objects.filter(
+            clinic=clinic, starts_on__lte=last_day, ends_on__gte=first_day
+        ):
+            day = max(closure.starts_on, first_day)
+            while day <= min(closure.ends_on, last_day):
+                self.closures[day] = closure.reason
+                day += datetime.timedelta(days=1)
+
+    def open_intervals(self, day):
+        """The day's opening intervals as aware UTC datetimes (wall-clock hours in the
+        clinic's zone, so a DST change moves them in UTC, not on the clock)."""
+        if day in self.closures:
+            return []
+        tz = self.clinic.tz
+        return [
+            (
+                datetime.datetime.combine(day, opens, tzinfo=tz).astimezone(UTC),
+                datetime.datetime.combine(day, closes, tzinfo=tz).astimezone(UTC),
+            )
+            for opens, closes in self.hours.get(day.weekday(), [])
+        ]
+
+
+def _local_days(clinic, start, end):
+    first = timezone.localtime(start, clinic.tz).date()
+    last = timezone.localtime(end, clinic.tz).date()
+    return first, last
+
+
+def chair_minutes(*, protocol=None):
+    return protocol.chair_minutes if protocol is not None else settings.TMS_CONSULT_MINUTES
+
+
+# --- Availability ----------------------------------------------------------------------------
+
+
+def find_open_slots(*, clinic, protocol, start, end, chair=None):
+    """Free slots for ``protocol`` on the clinic's chairs (or one chair) between two moments.
+
+    Candidate starts fall every ``TMS_SLOT_STEP_MINUTES`` from each opening time; a slot must
+    end by closing time, not be in the past and not overlap a live appointment on its chair.
+    Four queries whatever the range: hours, closures, chairs, and the range's appointments.
+    """
+    duration = datetime.timedelta(minutes=chair_minutes(protocol=protocol))
+    step = datetime.timedelta(minutes=settings.TMS_SLOT_STEP_MINUTES)
+    start = max(start, timezone.now())
+    if end <= start:
+        return []
+    chairs = [chair] if chair is not None else list(Chair.objects.filter(clinic=clinic, active=True))
+    chairs = [c for c in chairs if c.active and c.clinic_id == clinic.pk]
+    if not chairs:
+        return []
+
+    busy = {c.pk: ([], []) for c in chairs}  # chair id -> (sorted starts, ends)
+    appointments = (
+        Appointment.objects.live()
+        .filter(clinic=clinic, chair__in=[c.pk for c in chairs])
+        .between(start, end)
+        .order_by("starts_at")
+        .values_list("chair_id", "starts_at", "ends_at")
+    )
+    for chair_id, starts_at, ends_at in appointments:
+        starts, ends = busy[chair_id]
+        starts.append(starts_at)
+        ends.append(ends_at)
+
+    calendar = ClinicCalendar(clinic, *_local_days(clinic, start, end))
+    first_day, last_day = _local_days(clinic, start, end)
+    slots = []
+    day = first_day
+    while day <= last_day:
+        for opens, closes in calendar.open_intervals(day):
+            candidate = opens
+            if candidate < start:  # skip the grid forward to the first start not in the past
+                candidate += step * -(-(start - candidate) // step)
+            while candidate + duration <= closes and candidate + duration <= end:
+                finish = candidate + duration
+                for c in chairs:
+                    starts, ends = busy[c.pk]
+                    # The first appointment ending after our start is the only one to check:
+                    # live appointments on one chair never overlap one another.
+                    i = bisect.bisect_right(ends, candidate)
+                    if i == len(starts) or starts[i] >= finish:
+                        slots.append(Slot(c, candidate, finish))
+                candidate += step
+        day += datetime.timedelta(days=1)
+    return slots
+
+
+# --- Booking ---------------------------------------------------------------------------------
+
+# PostgreSQL: deadlock_detected, serialization_failure. Retried; anything else is raised.
+RETRYABLE_PGCODES = {"40P01", "40001"}
+BOOKING_ATTEMPTS = 4
+
+
+def _fmt(clinic, moment):
+    return f"{clinic.local(moment):%H:%M}"
+
+
+def _refusal(*, patient, chair, clinic, starts_at, ends_at, exclude_pk=None):
+    """Why this booking cannot happen, in clinic words, or None. Runs under the chair lock."""
+    if not chair.active:
+        return f"{chair.name} is out of service."
+    if starts_at < timezone.now():
+        return "That time is in the past."
+    day = clinic.local(starts_at).date()
+    calendar = ClinicCalendar(clinic, day, day)
+    if day in calendar.closures:
+        reason = calendar.closures[day]
+        return f"The clinic is closed on {day:%A} {day.day} {day:%B}" + (f" ({reason})." if reason else ".")
+    if not any(opens <= starts_at and ends_at <= closes for opens, closes in calendar.open_intervals(day)):
+        return "That is outside the clinic's opening hours."
+    others = Appointment.objects.live().between(starts_at, ends_at).exclude(pk=exclude_pk)
+    taken = others.filter(chair=chair).first()
+    if taken is not None:
+        return (
+            f"{chair.name} is already booked from {_fmt(clinic, taken.starts_at)} "
+            f"to {_fmt(clinic, taken.ends_at)}."
+        )
+    clash = others.filter(patient=patient).select_related("clinic").first()
+    if clash is not None:
+        return (
+            f"{patient.full_name} is already booked then "
+            f"({_fmt(clash.clinic, clash.starts_at)}–{_fmt(clash.clinic, clash.ends_at)} "
+            f"at {clash.clinic.name})."
+        )
+    return None
+
+
+def _constraint_message(error, *, patient, chair):
+    text = str(error)
+    if "appt_no_patient_overlap" in text:
+        return f"{patient.full_name} is already booked then."
+    if "appt_no_chair_overlap" in text:
+        return f"{chair.name} was booked by someone else a moment ago."
+    return None
+
+
+def _with_retries(operation):
+    """Run ``operation`` in a fresh transaction, retrying deadlocks and serialisation
+    failures with a short backoff."""
+    for attempt in range(1, BOOKING_ATTEMPTS + 1):
+        try:
+            with transaction.atomic():
+                return operation()
+        except OperationalError as error:
+            pgcode = getattr(getattr(error, "__cause__", None), "pgcode", None)
+            if pgcode not in RETRYABLE_PGCODES or attempt == BOOKING_ATTEMPTS:
+                raise
+            log.info("booking retry %s after %s", attempt, pgcode)
+            time.sleep(0.02 * attempt)
+    raise AssertionError("unreachable")
+
+
+def _book(*, patient, chair, starts_at, kind, booked_by, course, plan, via, duration):
+    # Lock the chair first: bookings for one chair queue here instead of racing to the
+    # exclusion constraint, so they see each other's rows and never deadlock.
+    chair = Chair.objects.select_for_update().select_related("clinic").get(pk=chair.pk)
+    clinic = chair.clinic
+    ends_at = starts_at + duration
+    reason = _refusal(patient=patient, chair=chair, clinic=clinic, starts_at=starts_at, ends_at=ends_at)
+    if reason:
+        raise SlotUnavailable(reason)
+    return Appointment.objects.create(
+        patient=patient,
+        clinic=clinic,
+        chair=chair,
+        kind=kind,
+        course=course,
+        plan=plan,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        booked_via=via,
+        booked_by=booked_by if getattr(booked_by, "is_authenticated", False) else None,
+    )
+
+
+def _duration_for(*, course, plan, duration):
+    if duration is not None:
+        return duration
+    protocol = course.protocol if course is not None else plan.protocol if plan is not None else None
+    return datetime.timedelta(minutes=chair_minutes(protocol=protocol))
+
+
+def book_appointment(
+    *, patient, chair, starts_at, kind, booked_by, course=None, plan=None, via="staff", duration=None
+):
+    """Book one appointment, or raise SlotUnavailable saying why not.
+
+    The chair time is the protocol's chair minutes (from the course or plan), or
+    ``TMS_CONSULT_MINUTES`` for an appointment with neither, unless ``duration`` is given.
+    """
+    if timezone.is_naive(starts_at):
+        raise SlotUnavailable("The start time must include its time zone.")
+    duration = _duration_for(course=course, plan=plan, duration=duration)
+
+    def operation():
+        return _book(patient=patient, chair=chair, starts_at=starts_at, kind=kind, booked_by=booked_by,
+                     course=course, plan=plan, via=via, duration=duration)
+
+    try:
+        return _with_retries(operation)
+    except IntegrityError as error:
+        message = _constraint_message(error, patient=patient, chair=chair)
+        if message is None:
+            raise
+        raise SlotUnavailable(message) from error
+
+
+def reschedule_appointment(appointment, *, chair, starts_at, by):
+    """Move an appointment: the old one is cancelled and a new one booked, all or nothing."""
+    if appointment.status != Appointment.Status.BOOKED:
+        raise AppointmentStateError("Only a booked appointment can be rescheduled.")
+    duration = appointment.ends_at - appointment.starts_at
+
+    def operation():
+        old = _locked(appointment, allowed=(Appointment.Status.BOOKED,), action="rescheduled")
+        old.status = Appointment.Status.CANCELLED
+        old.cancelled_at = timezone.now()
+        old.cancel_reason = "Rescheduled"
+        old.save(update_fields=["status", "cancelled_at", "cancel_reason", "updated_at"])
+        return _book(patient=old.patient, chair=chair, starts_at=starts_at, kind=old.kind, booked_by=by,
+                     course=old.course, plan=old.plan, via=Appointment.Via.STAFF, duration=duration)
+
+    try:
+        return _with_retries(operation)
+    except IntegrityError as error:
+        message = _constraint_message(error, patient=appointment.patient, chair=chair)
+        if message is None:
+            raise
+        raise SlotUnavailable(message) from error
+
+
+# --- The appointment's day -------------------------------------------------------------------
+
+LIVE_BEFORE_SESSION = (Appointment.Status.BOOKED, Appointment.Status.CHECKED_IN)
+
+
+def _locked(appointment, *, allowed, action):
+    """Re-read the appointment under a row lock and check it may still be ``action``ed:
+    two people clicking at once must not both act on it."""
+    current = Appointment.objects.select_for_update().select_related("patient", "clinic").get(pk=appointment.pk)
+    if current.status not in allowed:
+        raise AppointmentStateError(
+            f"This appointment is {current.get_status_display().lower()} and cannot be {action}."
+        )
+    return current
+
+
+def check_in(appointment, *, by):
+    with transaction.atomic():
+        current = _locked(appointment, allowed=(Appointment.Status.BOOKED,), action="checked in")
+        current.status = Appointment.Status.CHECKED_IN
+        current.checked_in_at = timezone.now()
+        current.technician = current.technician or by
+        current.save(update_fields=["status", "checked_in_at", "technician", "updated_at"])
+    return current
+
+
+def cancel_appointment(appointment, *, by, reason=""):
+    with transaction.atomic():
+        current = _locked(appointment, allowed=LIVE_BEFORE_SESSION, action="cancelled")
+        current.status = Appointment.Status.CANCELLED
+        current.cancelled_at = timezone.now()
+        current.cancel_reason = reason[:200]
+        current.save(update_fields=["status", "cancelled_at", "cancel_reason", "updated_at"])
+    return current
+
+
+def complete_appointment(appointment, *, by, **record):
+    """Mark the session done and write its SessionRecord (pulses, intensity, MT, …)."""
+    with transaction.atomic():
+        current = _locked(appointment, allowed=LIVE_BEFORE_SESSION, action="completed")
+        current.status = Appointment.Status.COMPLETED
+        current.technician = current.technician or by
+        current.save(update_fields=["status", "technician", "updated_at"])
+        SessionRecord.objects.create(appointment=current, operator=by, **record)
+    return current
+
+
+def mark_no_show(appointment, *, by):
+    with transaction.atomic():
+        current = _locked(appointment, allowed=(Appointment.Status.BOOKED,), action="marked as a no-show")
+        if current.starts_at > timezone.now():
+            raise AppointmentStateError("This appointment has not started yet.")
+        current.status = Appointment.Status.NO_SHOW
+        current.save(update_fields=["status", "updated_at"])
+    return current
