@@ -5,6 +5,7 @@ import uuid
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -133,6 +134,50 @@ class Protocol(models.Model):
 
     def __str__(self):
         return self.name
+
+
+def validate_weekly_days(value):
+    try:
+        days = [int(part) for part in value.split(",")]
+    except ValueError:
+        days = []
+    if not days or any(not 1 <= d <= 7 for d in days):
+        raise ValidationError("Enter treatment days per week separated by commas, each 1 to 7, e.g. 5,5,5,3,2,1.")
+
+
+class CourseTemplate(models.Model):
+    """How an acute course is laid out week by week; editable by clinic admins."""
+
+    name = models.CharField(max_length=100, unique=True)
+    weekly_days = models.CharField(
+        max_length=100,
+        default="5,5,5,5,5,5,3,2,1",
+        validators=[validate_weekly_days],
+        help_text="Treatment days in each week, e.g. 5,5,5,5,5,5,3,2,1: 30 daily sessions over 6 weeks, "
+        "then a 3-week taper. Accelerated protocols book their sessions per day on each of these days.",
+    )
+    mapping_minutes = models.PositiveSmallIntegerField(
+        default=60, validators=[MinValueValidator(1)], help_text="Chair time of the first, mapping visit"
+    )
+    is_default = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"], condition=Q(is_default=True), name="one_default_course_template"
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def days_per_week(self):
+        return [int(part) for part in self.weekly_days.split(",")]
+
+    def sessions_for(self, protocol):
+        return sum(self.days_per_week) * protocol.sessions_per_day
 
 
 class TreatmentCourse(models.Model):

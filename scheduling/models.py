@@ -202,6 +202,15 @@ class Appointment(models.Model):
         related_name="+",
     )
     cancel_reason = models.CharField(max_length=200, blank=True)
+    # A clinician's approval to book beyond the course's authorised sessions.
+    authorisation_override_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    authorisation_override_note = models.CharField(max_length=200, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
     checked_in_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -16,6 +16,9 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
+from patients.models import TreatmentCourse
+from tmsclinic.roles import CLINICIAN, roles_of
+
 from .models import Appointment, Chair, Closure, OpeningHours, SessionRecord
 
 log = logging.getLogger(__name__)
@@ -92,14 +95,17 @@ def find_open_slots(*, clinic, protocol, start, end, chair=None):
     end by closing time, not be in the past and not overlap a live appointment on its chair.
     Four queries whatever the range: hours, closures, chairs, and the range's appointments.
     """
+    chairs = [chair] if chair is not None else list(Chair.objects.filter(clinic=clinic, active=True))
     duration = datetime.timedelta(minutes=chair_minutes(protocol=protocol))
+    return open_slots(clinic=clinic, duration=duration, start=start, end=end, chairs=chairs)
+
+
+def open_slots(*, clinic, duration, start, end, chairs):
+    """``find_open_slots`` for a given chair time and list of chairs."""
     step = datetime.timedelta(minutes=settings.TMS_SLOT_STEP_MINUTES)
     start = max(start, timezone.now())
-    if end <= start:
-        return []
-    chairs = [chair] if chair is not None else list(Chair.objects.filter(clinic=clinic, active=True))
     chairs = [c for c in chairs if c.active and c.clinic_id == clinic.pk]
-    if not chairs:
+    if end <= start or not chairs:
         return []
 
     busy = {c.pk: ([], []) for c in chairs}  # chair id -> (sorted starts, ends)
@@ -204,7 +210,35 @@ def _with_retries(operation):
     raise AssertionError("unreachable")
 
 
-def _book(*, patient, chair, starts_at, kind, booked_by, course, plan, via, duration):
+TREATMENT_KINDS = (Appointment.Kind.ACUTE, Appointment.Kind.REINTRODUCTION, Appointment.Kind.MAINTENANCE)
+USED_STATUSES = (Appointment.Status.BOOKED, Appointment.Status.CHECKED_IN, Appointment.Status.COMPLETED)
+
+
+def sessions_used(course):
+    """Treatment sessions booked or given on a course: what its authorisation counts."""
+    return Appointment.objects.filter(course=course, kind__in=TREATMENT_KINDS, status__in=USED_STATUSES).count()
+
+
+def _check_authorisation(course, kind, override_by):
+    """Refuse a session beyond the course's authorised count unless a clinician approves.
+    The course row is locked so two desks cannot both book the last authorised session."""
+    if course is None or kind not in TREATMENT_KINDS:
+        return None
+    course = TreatmentCourse.objects.select_for_update().get(pk=course.pk)
+    if course.authorised_sessions is None or sessions_used(course) < course.authorised_sessions:
+        return None
+    if override_by is None:
+        raise SlotUnavailable(
+            f"All {course.authorised_sessions} authorised sessions of this course are booked or given; "
+            "a clinician must approve another."
+        )
+    if CLINICIAN not in roles_of(override_by):
+        raise SlotUnavailable("Only a clinician can approve sessions beyond the authorisation.")
+    return override_by
+
+
+def _book(*, patient, chair, starts_at, kind, booked_by, course, plan, via, duration,
+          override_by=None, override_note=""):
     # Lock the chair first: bookings for one chair queue here instead of racing to the
     # exclusion constraint, so they see each other's rows and never deadlock.
     chair = Chair.objects.select_for_update().select_related("clinic").get(pk=chair.pk)
@@ -213,7 +247,10 @@ def _book(*, patient, chair, starts_at, kind, booked_by, course, plan, via, dura
     reason = _refusal(patient=patient, chair=chair, clinic=clinic, starts_at=starts_at, ends_at=ends_at)
     if reason:
         raise SlotUnavailable(reason)
+    approved_by = _check_authorisation(course, kind, override_by)
     return Appointment.objects.create(
+        authorisation_override_by=approved_by,
+        authorisation_override_note=override_note[:200] if approved_by else "",
         patient=patient,
         clinic=clinic,
         chair=chair,
@@ -235,12 +272,15 @@ def _duration_for(*, course, plan, duration):
 
 
 def book_appointment(
-    *, patient, chair, starts_at, kind, booked_by, course=None, plan=None, via="staff", duration=None
+    *, patient, chair, starts_at, kind, booked_by, course=None, plan=None, via="staff", duration=None,
+    authorisation_override_by=None, authorisation_override_note="",
 ):
     """Book one appointment, or raise SlotUnavailable saying why not.
 
     The chair time is the protocol's chair minutes (from the course or plan), or
     ``TMS_CONSULT_MINUTES`` for an appointment with neither, unless ``duration`` is given.
+    A treatment session beyond the course's authorised count needs
+    ``authorisation_override_by`` set to a clinician, which is recorded on the appointment.
     """
     if timezone.is_naive(starts_at):
         raise SlotUnavailable("The start time must include its time zone.")
@@ -248,7 +288,8 @@ def book_appointment(
 
     def operation():
         return _book(patient=patient, chair=chair, starts_at=starts_at, kind=kind, booked_by=booked_by,
-                     course=course, plan=plan, via=via, duration=duration)
+                     course=course, plan=plan, via=via, duration=duration,
+                     override_by=authorisation_override_by, override_note=authorisation_override_note)
 
     try:
         return _with_retries(operation)
@@ -338,3 +379,136 @@ def mark_no_show(appointment, *, by):
         current.status = Appointment.Status.NO_SHOW
         current.save(update_fields=["status", "updated_at"])
     return current
+
+
+# --- Acute courses ---------------------------------------------------------------------------
+
+
+@dataclass
+class Unplaced:
+    """A session of a new course that could not be booked: staff must place it by hand."""
+
+    day: datetime.date
+    reason: str
+
+
+@dataclass
+class CourseBooking:
+    course: TreatmentCourse
+    appointments: list
+    unplaced: list
+
+
+def _spread(days, count):
+    """Pick ``count`` of a week's open ``days`` spread evenly: 3 of Mon–Fri are Mon, Wed, Fri."""
+    if count >= len(days):
+        return list(days)
+    return [days[round((k + 0.5) * len(days) / count - 0.5)] for k in range(count)]
+
+
+def course_days(*, clinic, template, first_day, last_possible_day=None):
+    """The treatment days of a course from ``first_day``: week by week, the template's number
+    of days out of that week's open weekdays (Monday to Friday that the clinic is open)."""
+    weeks = template.days_per_week
+    last_possible_day = last_possible_day or first_day + datetime.timedelta(weeks=len(weeks) + 1)
+    calendar = ClinicCalendar(clinic, first_day, last_possible_day)
+    days, missing = [], []
+    for week, wanted in enumerate(weeks):
+        week_start = first_day + datetime.timedelta(weeks=week)
+        week_days = [week_start + datetime.timedelta(days=d) for d in range(7)]
+        open_days = [d for d in week_days if d.weekday() < 5 and calendar.open_intervals(d)]
+        days.extend(_spread(open_days, wanted))
+        missing.extend([week_start] * max(0, wanted - len(open_days)))
+    return days, missing
+
+
+def _nearest_slot(*, chair, wanted, duration, not_before=None):
+    """The free slot that day closest to ``wanted`` (the preferred chair first on a tie),
+    starting no earlier than ``not_before`` when given."""
+    clinic = chair.clinic
+    day = clinic.local(wanted).date()
+    day_start = datetime.datetime.combine(day, datetime.time(0), tzinfo=clinic.tz)
+    day_end = datetime.datetime.combine(day + datetime.timedelta(days=1), datetime.time(0), tzinfo=clinic.tz)
+    chairs = list(Chair.objects.filter(clinic=clinic, active=True))
+    slots = open_slots(clinic=clinic, duration=duration, start=not_before or day_start, end=day_end, chairs=chairs)
+    if not slots:
+        return None
+    return min(slots, key=lambda s: (abs(s.starts_at - wanted), s.chair.pk != chair.pk, s.starts_at))
+
+
+def _place_day(*, chair, wanted, sessions, gap, duration, book):
+    """Book ``sessions`` sessions on one day, each at least ``gap`` after the previous start:
+    on ``chair`` at the wanted time when free, else the nearest free slot.
+    Returns the appointments and, for each session not placed, the reason."""
+    placed = []
+    not_before = None
+    for _ in range(sessions):
+        try:
+            placed.append(book(chair, wanted))
+        except SlotUnavailable as refusal:
+            slot = _nearest_slot(chair=chair, wanted=wanted, duration=duration, not_before=not_before)
+            try:
+                if slot is None:
+                    raise SlotUnavailable(f"{refusal.message} No other chair is free that day.") from refusal
+                placed.append(book(slot.chair, slot.starts_at))
+            except SlotUnavailable as no_slot:
+                return placed, [no_slot.message] * (sessions - len(placed))
+        not_before = wanted = placed[-1].starts_at + gap
+    return placed, []
+
+
+def start_course(*, patient, protocol, template, start_date, chair, time_of_day, by,
+                 kind=TreatmentCourse.Kind.ACUTE, authorised_sessions=None, prior_auth_number="",
+                 motor_threshold=None):
+    """Create a course and book its whole series as separate appointments.
+
+    An acute course opens with a mapping visit (motor threshold) on the start date; treatment
+    sessions follow from the next day, laid out by the template, on the same chair at the same
+    time of day when free, else at the nearest free slot that day. Accelerated protocols book
+    their sessions per day at least ``minutes_between_sessions`` apart. What cannot be placed
+    is returned in ``unplaced`` and stays visible as unbooked sessions of the course.
+    """
+    clinic = chair.clinic
+    duration = datetime.timedelta(minutes=protocol.chair_minutes)
+    gap = max(datetime.timedelta(minutes=protocol.minutes_between_sessions), duration)
+    acute = kind == TreatmentCourse.Kind.ACUTE
+    session_kind = Appointment.Kind.ACUTE if acute else Appointment.Kind.REINTRODUCTION
+    with transaction.atomic():
+        course = TreatmentCourse.objects.create(
+            patient=patient, protocol=protocol, kind=kind, start_date=start_date,
+            planned_sessions=template.sessions_for(protocol), authorised_sessions=authorised_sessions,
+            prior_auth_number=prior_auth_number, motor_threshold=motor_threshold,
+        )
+
+        def booker(appointment_kind, minutes):
+            def book(on_chair, starts_at):
+                return book_appointment(patient=patient, chair=on_chair, starts_at=starts_at, kind=appointment_kind,
+                                        booked_by=by, course=course, duration=minutes)
+            return book
+
+        appointments, unplaced = [], []
+        first_day = start_date
+        if acute:
+            mapping = datetime.timedelta(minutes=template.mapping_minutes)
+            placed, reasons = _place_day(
+                chair=chair, wanted=datetime.datetime.combine(start_date, time_of_day, tzinfo=clinic.tz),
+                sessions=1, gap=mapping, duration=mapping, book=booker(Appointment.Kind.MAPPING, mapping),
+            )
+            appointments += placed
+            unplaced += [Unplaced(start_date, f"Mapping visit: {reason}") for reason in reasons]
+            first_day = start_date + datetime.timedelta(days=1)
+
+        days, short_weeks = course_days(clinic=clinic, template=template, first_day=first_day)
+        book = booker(session_kind, duration)
+        for day in days:
+            placed, reasons = _place_day(
+                chair=chair, wanted=datetime.datetime.combine(day, time_of_day, tzinfo=clinic.tz),
+                sessions=protocol.sessions_per_day, gap=gap, duration=duration, book=book,
+            )
+            appointments += placed
+            unplaced += [Unplaced(day, reason) for reason in reasons]
+        for week_start in short_weeks:
+            unplaced += [Unplaced(week_start, "The clinic is not open on enough weekdays that week.")] * (
+                protocol.sessions_per_day
+            )
+    return CourseBooking(course=course, appointments=appointments, unplaced=unplaced)
