@@ -27,18 +27,20 @@ def time_zone_choices():
 class ClinicForm(forms.ModelForm):
     # A select so that a typo cannot reach the schedules. The model field keeps no choices
     # (see scheduling.models.validate_time_zone) so migrations don't depend on the machine.
-    time_zone = forms.ChoiceField(
-        choices=time_zone_choices, help_text=Clinic._meta.get_field("time_zone").help_text
-    )
+    time_zone = forms.ChoiceField(choices=time_zone_choices, help_text=Clinic._meta.get_field("time_zone").help_text)
 
     class Meta:
         model = Clinic
-        fields = "__all__"
+        fields = ("name", "time_zone", "address", "phone")
 
 
 class ChairInline(admin.TabularInline):
     model = Chair
     extra = 1
+
+    def get_queryset(self, request):
+        # Each row is captioned with __str__, which names the clinic.
+        return super().get_queryset(request).select_related("clinic")
 
 
 class OpeningHoursInline(admin.TabularInline):
@@ -49,6 +51,10 @@ class OpeningHoursInline(admin.TabularInline):
 class ClosureInline(admin.TabularInline):
     model = Closure
     extra = 0
+
+    def get_queryset(self, request):
+        # Each row is captioned with __str__, which names the clinic.
+        return super().get_queryset(request).select_related("clinic")
 
 
 @admin.register(Clinic)
@@ -63,11 +69,10 @@ class ClinicAdmin(admin.ModelAdmin):
 class ChairAdmin(admin.ModelAdmin):
     list_display = ("name", "clinic", "device_model", "coil", "active")
     list_filter = ("active", "clinic")
-    list_select_related = ("clinic",)
     search_fields = ("name", "clinic__name", "device_model")
 
     def get_queryset(self, request):
-        # __str__ names the clinic; autocomplete results use it.
+        # __str__ names the clinic, in the list and in autocomplete results.
         return super().get_queryset(request).select_related("clinic")
 
 
@@ -90,9 +95,16 @@ class ClosureAdmin(admin.ModelAdmin):
 class AppointmentAdmin(admin.ModelAdmin):
     list_display = ("patient", "kind", "clinic", "chair", "starts", "ends", "status")
     list_filter = ("status", "kind", "clinic", "booked_via")
-    list_select_related = ("patient", "clinic", "chair__clinic")
     search_fields = PATIENT_SEARCH_FIELDS
-    autocomplete_fields = ("patient", "chair", "technician", "course", "plan", "booked_by")
+    autocomplete_fields = (
+        "patient",
+        "chair",
+        "technician",
+        "course",
+        "plan",
+        "booked_by",
+        "authorisation_override_by",
+    )
     readonly_fields = ("clinic_local_time", "uuid", "created_at", "updated_at")
     date_hierarchy = "starts_at"
     ordering = ("-starts_at",)
@@ -101,11 +113,17 @@ class AppointmentAdmin(admin.ModelAdmin):
         ("Time", {"fields": ("starts_at", "ends_at", "clinic_local_time")}),
         ("Status", {"fields": ("status", "checked_in_at", "cancelled_at", "cancel_reason")}),
         ("Booking", {"fields": ("booked_via", "booked_by", "uuid", "created_at", "updated_at")}),
+        (
+            "Beyond the authorised sessions",
+            {"fields": ("authorisation_override_by", "authorisation_override_note")},
+        ),
     )
 
     def get_queryset(self, request):
-        # __str__ names the patient in the clinic's time; autocomplete results use it.
-        return super().get_queryset(request).select_related("patient", "clinic")
+        # __str__ names the patient in the clinic's time (autocomplete results use it) and the
+        # list shows the chair, named with its clinic. A changelist ignores
+        # list_select_related once get_queryset has selected related rows, hence all here.
+        return super().get_queryset(request).select_related("patient", "clinic", "chair__clinic")
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name in ("starts_at", "ends_at"):
@@ -144,12 +162,9 @@ class ReminderAdmin(admin.ModelAdmin):
     list_display = ("kind", "channel", "about", "scheduled", "status", "attempts", "sent_at")
     list_filter = ("status", "kind", "channel")
     list_select_related = ("appointment__patient", "appointment__clinic", "plan__patient__home_clinic")
-    search_fields = tuple(
-        f"{about}__{field}" for about in ("appointment", "plan") for field in PATIENT_SEARCH_FIELDS
-    )
+    search_fields = tuple(f"{about}__{field}" for about in ("appointment", "plan") for field in PATIENT_SEARCH_FIELDS)
     autocomplete_fields = ("appointment", "plan")
     readonly_fields = ("scheduled", "created_at")
-    date_hierarchy = "scheduled_for"
     ordering = ("-scheduled_for",)
 
     @staticmethod

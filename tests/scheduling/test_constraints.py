@@ -45,7 +45,7 @@ def test_back_to_back_and_cancelled_appointments_do_not_collide(on_postgres, cha
     assert Appointment.objects.live().on_chair(chair).count() == 2
 
 
-def test_the_exclusion_constraints_exist_in_postgres(on_postgres):
+def test_the_exclusion_constraints_exist_in_postgres(on_postgres, db):
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT conname FROM pg_constraint WHERE contype = 'x' AND conrelid = 'scheduling_appointment'::regclass"

@@ -1,0 +1,627 @@
+"""``manage.py seed_demo``: fill an empty database with a demo that looks alive.
+
+Two clinics in different time zones, a staff user for every role, and patients in every
+stage of care — acute course under way, maintenance on time, maintenance overdue,
+discharged — with their appointments, session records and PHQ-9 histories. Dates are
+reckoned from today in each patient's clinic, so the demo never goes stale; the same
+``--seed`` on the same day gives the same data.
+
+Patients are written a chunk at a time with ``bulk_create``, so ``save()`` never runs:
+what it would compute (a PHQ-9 total and band, a plan's due dates) is computed here with
+the models' own methods.
+"""
+
+import datetime
+import random
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.utils import timezone
+
+from patients.models import (
+    ITEM_FIELDS,
+    Assessment,
+    MaintenancePhase,
+    MaintenancePlan,
+    Patient,
+    PatientFlag,
+    Protocol,
+    TreatmentCourse,
+)
+from scheduling.models import Appointment, Chair, Clinic, Closure, OpeningHours, SessionRecord
+from tmsclinic import roles
+
+ONE_DAY = datetime.timedelta(days=1)
+PATIENTS_PER_WRITE = 1000
+BATCH_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class ClinicSpec:
+    name: str
+    time_zone: str
+    address: str
+    phone: str
+    chairs: int
+    chairs_out_of_service: int
+    open_saturday_morning: bool
+    # (month, day, name): fixed-date public holidays only; the demo needs closures, not a
+    # full holiday calendar.
+    holidays: tuple
+    # (prefix, first, how many): numbers set aside for fiction that phonenumbers accepts.
+    patient_phones: tuple
+
+    def patient_phone(self, number):
+        prefix, first, count = self.patient_phones
+        return f"{prefix}{first + number % count:04d}"
+
+
+CLINICS = (
+    ClinicSpec(
+        name="Riverside TMS",
+        time_zone="America/New_York",
+        address="200 Riverside Drive\nNew York, NY 10025",
+        phone="+12125550100",
+        chairs=3,
+        chairs_out_of_service=1,
+        open_saturday_morning=True,
+        holidays=((1, 1, "New Year's Day"), (7, 4, "Independence Day"), (12, 25, "Christmas Day")),
+        patient_phones=("+1212555", 101, 99),  # 555-0101…0199 (NANPA's fictional range)
+    ),
+    ClinicSpec(
+        name="Thames TMS",
+        time_zone="Europe/London",
+        address="12 Bankside\nLondon SE1 9JE",
+        phone="+442079460000",
+        chairs=2,
+        chairs_out_of_service=0,
+        open_saturday_morning=False,
+        holidays=((1, 1, "New Year's Day"), (12, 25, "Christmas Day"), (12, 26, "Boxing Day")),
+        patient_phones=("+44207946", 1, 999),  # 020 7946 0001…0999 (Ofcom's drama range)
+    ),
+)
+# A split day: closed for lunch.
+WEEKDAY_HOURS = ((datetime.time(8), datetime.time(12, 30)), (datetime.time(13, 30), datetime.time(18)))
+SATURDAY_HOURS = ((datetime.time(8), datetime.time(12, 30)),)
+CHAIR_DEVICE = {"device_model": "MagVenture MagPro R30", "coil": "Cool-B65 figure-of-eight"}
+
+# CLINICAL.md. Clinics edit these in admin; the seed only adds the ones that are missing.
+PROTOCOLS = (
+    {"name": "10 Hz rTMS", "pattern": Protocol.Pattern.RTMS_10HZ, "pulses_per_session": 3000,
+     "session_minutes": 38, "chair_minutes": 45, "intensity_percent_mt": 120},
+    {"name": "iTBS", "pattern": Protocol.Pattern.ITBS, "pulses_per_session": 600,
+     "session_minutes": 3, "chair_minutes": 10, "intensity_percent_mt": 120},
+    {"name": "Accelerated iTBS (SAINT)", "pattern": Protocol.Pattern.ITBS, "pulses_per_session": 1800,
+     "session_minutes": 10, "chair_minutes": 15, "intensity_percent_mt": 90,
+     "sessions_per_day": 10, "minutes_between_sessions": 50},
+    {"name": "Deep TMS (H1)", "pattern": Protocol.Pattern.DEEP_TMS, "target": "Left DLPFC (H1 coil)",
+     "pulses_per_session": 1980, "session_minutes": 20, "chair_minutes": 30, "intensity_percent_mt": 120},
+    {"name": "1 Hz rTMS", "pattern": Protocol.Pattern.RTMS_1HZ, "target": "Right DLPFC",
+     "pulses_per_session": 1200, "session_minutes": 20, "chair_minutes": 30, "intensity_percent_mt": 110},
+)
+# Demo patients get the protocols the figure-of-eight chairs deliver, one a day; SAINT and
+# deep TMS are there for staff to book.
+PATIENT_PROTOCOLS = {"10 Hz rTMS": 6, "iTBS": 3, "1 Hz rTMS": 1}
+
+ACUTE = "acute course in progress"
+ON_TIME = "maintenance on time"
+OVERDUE = "maintenance overdue"
+DISCHARGED = "discharged"
+STAGE_WEIGHTS = {ACUTE: 25, ON_TIME: 35, OVERDUE: 15, DISCHARGED: 25}
+
+# 30 daily sessions, then 6 taper sessions: 3, 2 and 1 a week, on these weekdays (CLINICAL.md).
+DAILY_SESSIONS = 30
+TAPER_WEEKDAYS = ((0, 2, 4), (1, 3), (2,))
+# (interval_days, visits): weekly for a month, every 2 weeks for 2 months, then monthly.
+MAINTENANCE_PHASES = ((7, 4), (14, 4), (28, None))
+NEXT_VISIT_BOOKED_RATE = 0.7
+SELF_HARM_ANSWER_RATE = 0.02
+SIDE_EFFECT_RATE = 0.1
+SIDE_EFFECTS = (
+    "Mild scalp discomfort under the coil",
+    "Headache afterwards, eased with paracetamol",
+    "Facial twitching during trains",
+)
+
+# username, first name, last name, role, Django admin access
+STAFF = (
+    ("frontdesk", "Maria", "Lopez", roles.FRONT_DESK, False),
+    ("technician", "Sam", "Patel", roles.TECHNICIAN, False),
+    ("clinician", "Helen", "Okafor", roles.CLINICIAN, False),
+    ("clinicadmin", "Jordan", "Reyes", roles.CLINIC_ADMIN, True),
+)
+SUPERUSER = "admin"
+
+FIRST_NAMES = (
+    "Aisha", "Ben", "Carmen", "David", "Elena", "Farid", "Grace", "Hiro", "Ines", "James",
+    "Kemi", "Liam", "Maya", "Noah", "Olga", "Pedro", "Quinn", "Rosa", "Samir", "Tara",
+    "Umar", "Vera", "Wei", "Ximena", "Yusuf", "Zoe", "Anna", "Marcus", "Priya", "Tom",
+)
+LAST_NAMES = (
+    "Adams", "Brown", "Chen", "Diaz", "Evans", "Fischer", "Garcia", "Hughes", "Ivanova", "Jones",
+    "Khan", "Lee", "Martin", "Nguyen", "Okoro", "Patel", "Quinn", "Rossi", "Smith", "Taylor",
+    "Usman", "Valdez", "Walsh", "Xu", "Young", "Zimmer", "Murphy", "Kowalski", "Silva", "Ali",
+)
+
+
+class ClinicCalendar:
+    """When one clinic is open, and which chair takes each appointment.
+
+    Every open day is cut into lanes as long as the longest chair booking. The n-th
+    appointment put in a lane on a date takes the clinic's n-th chair, so no chair is ever
+    double-booked, and the clinic gets as many chairs as its busiest lane needs.
+    """
+
+    def __init__(self, clinic, *, spec, lane_minutes, now):
+        self.clinic = clinic
+        self.spec = spec
+        self.today = clinic.local(now).date()
+        lanes = defaultdict(list)
+        step = datetime.timedelta(minutes=lane_minutes)
+        for hours in clinic.opening_hours.all():
+            start = datetime.datetime.combine(self.today, hours.opens_at)
+            while start + step <= datetime.datetime.combine(self.today, hours.closes_at):
+                lanes[hours.weekday].append(start.time())
+                start += step
+        if not any(lanes.get(weekday) for weekday in range(5)):
+            raise CommandError(
+                f"{clinic} has no weekday opening hours with room for a {lane_minutes}-minute "
+                "session; add some in admin or rename the clinic."
+            )
+        self.lanes = dict(lanes)
+        self.closed = {
+            closure.starts_on + n * ONE_DAY
+            for closure in clinic.closures.all()
+            for n in range((closure.ends_on - closure.starts_on).days + 1)
+        }
+        self.chairs = list(clinic.chairs.filter(active=True).order_by("pk"))
+        self.taken = Counter()
+
+    def at(self, day, time):
+        return datetime.datetime.combine(day, time, tzinfo=self.clinic.tz).astimezone(datetime.UTC)
+
+    def is_open(self, day):
+        return day.weekday() in self.lanes and day not in self.closed
+
+    def is_treatment_day(self, day):
+        # Acute courses run five days a week, whatever the clinic does on Saturdays.
+        return day.weekday() < 5 and self.is_open(day)
+
+    def open_on_or_after(self, day):
+        while not self.is_open(day):
+            day += ONE_DAY
+        return day
+
+    def course_days(self, start):
+        """The days of an acute course starting on ``start``: a holiday moves a session on."""
+        days = []
+        day = start
+        while len(days) < DAILY_SESSIONS:
+            if self.is_treatment_day(day):
+                days.append(day)
+            day += ONE_DAY
+        taper_monday = days[-1] + (7 - days[-1].weekday()) * ONE_DAY
+        for week, weekdays in enumerate(TAPER_WEEKDAYS):
+            for weekday in weekdays:
+                day = taper_monday + datetime.timedelta(weeks=week, days=weekday)
+                while not self.is_treatment_day(day) or day in days:
+                    day += ONE_DAY
+                days.append(day)
+        return days
+
+    def seat(self, day, lane=None):
+        """A chair and a start time on ``day``: in ``lane``, else in the day's least busy lane."""
+        if lane is None:
+            lane = min(self.lanes[day.weekday()], key=lambda time: self.taken[day, time])
+        index = self.taken[day, lane]
+        self.taken[day, lane] += 1
+        return self._chair(index), self.at(day, lane)
+
+    def seat_series(self, days):
+        """Seats for a course: the same time every day, in the lane that is least busy over
+        the whole course, so the clinic needs as few chairs as it can."""
+        usual = min(self.lanes[days[0].weekday()], key=lambda time: max(self.taken[day, time] for day in days))
+        return [self.seat(day, usual if usual in self.lanes[day.weekday()] else None) for day in days]
+
+    def _chair(self, index):
+        while index >= len(self.chairs):
+            number = self.clinic.chairs.count() + 1
+            self.chairs.append(Chair.objects.create(clinic=self.clinic, name=f"Chair {number}", **CHAIR_DEVICE))
+        return self.chairs[index]
+
+
+class DemoBuilder:
+    """Builds each patient's history as unsaved rows, and writes them in bulk."""
+
+    def __init__(self, *, rng, now, calendars, protocols, staff):
+        self.rng = rng
+        self.now = now
+        self.calendars = calendars
+        self.protocols = [protocols[name] for name in PATIENT_PROTOCOLS]
+        self.staff = staff
+        # In the order the foreign keys need them written.
+        self.rows = {
+            model: []
+            for model in (Patient, TreatmentCourse, MaintenancePlan, MaintenancePhase, Appointment,
+                          SessionRecord, Assessment, PatientFlag)
+        }
+        self.written = Counter()
+        self.stages = Counter()
+
+    def write(self):
+        for model, rows in self.rows.items():
+            model.objects.bulk_create(rows, batch_size=BATCH_SIZE)
+            self.written[model] += len(rows)
+            rows.clear()
+
+    def add_patient(self, number):
+        rng = self.rng
+        index = number - 1
+        calendar = self.calendars[index % len(self.calendars)]
+        stages = list(STAGE_WEIGHTS)
+        # The first patients take each stage in turn in every clinic, so even a tiny demo
+        # shows them all.
+        if index < len(stages) * len(self.calendars):
+            stage = stages[index // len(self.calendars)]
+        else:
+            stage = rng.choices(stages, weights=STAGE_WEIGHTS.values())[0]
+        self.stages[stage] += 1
+        protocol = rng.choices(self.protocols, weights=PATIENT_PROTOCOLS.values())[0]
+
+        course_start, visits_stopped = self._timeline(stage, calendar.today)
+        days = calendar.course_days(course_start)
+        intake_at = calendar.at(days[0] - 7 * ONE_DAY, datetime.time(10))
+        patient = self._patient(number, calendar, stage, intake_at)
+        course = self._course(patient, protocol, days, in_progress=stage == ACUTE)
+
+        baseline = rng.randint(18, 24)
+        if stage == DISCHARGED:
+            final = rng.randint(1, 6)
+        else:
+            final = rng.randint(3, 9) if rng.random() < 0.7 else rng.randint(10, 15)
+        self._phq9(patient, intake_at, baseline, at_intake=True)
+
+        sessions = [
+            self._appointment(patient, calendar, seat, protocol, kind, course=course,
+                              motor_threshold=course.motor_threshold)
+            for seat, kind in zip(
+                calendar.seat_series(days),
+                [Appointment.Kind.MAPPING] + [Appointment.Kind.ACUTE] * (len(days) - 1),
+                strict=True,
+            )
+        ]
+        if sessions[0].status != Appointment.Status.COMPLETED:
+            course.motor_threshold = None  # measured at the mapping visit, still to come
+        # PHQ-9 at every tenth session and the last, sliding from baseline to this patient's outcome.
+        last = len(sessions) - 1
+        for done, session in enumerate(sessions):
+            if session.status == Appointment.Status.COMPLETED and (done % 10 == 0 or done == last):
+                self._phq9(patient, session.starts_at, baseline + (final - baseline) * done / last)
+
+        if visits_stopped:
+            self._maintenance(patient, calendar, protocol, course, days[-1], visits_stopped,
+                              book_next=stage == ON_TIME and rng.random() < NEXT_VISIT_BOOKED_RATE,
+                              phq9=final)
+
+    def _timeline(self, stage, today):
+        """When the acute course started and, for maintenance patients, the day from which
+        they made no more visits (today for those still coming)."""
+        rng = self.rng
+        if stage == ACUTE:
+            # A course spans at least 58 days, so one started 55 days ago has sessions to come.
+            return today - rng.randint(0, 55) * ONE_DAY, None
+        if stage == DISCHARGED:
+            return today - rng.randint(90, 700) * ONE_DAY, None
+        # Long enough ago to be past a monthly interval and its grace days.
+        stopped = today if stage == ON_TIME else today - rng.randint(45, 180) * ONE_DAY
+        # An acute course (about 9 weeks) and some maintenance before that.
+        return stopped - rng.randint(90, 500) * ONE_DAY, stopped
+
+    def _uuid(self):
+        return uuid.UUID(int=self.rng.getrandbits(128), version=4)
+
+    def _patient(self, number, calendar, stage, intake_at):
+        rng = self.rng
+        phone = "" if rng.random() < 0.1 else calendar.spec.patient_phone(number)
+        email_consent = rng.random() < 0.9
+        sms_consent = bool(phone) and rng.random() < 0.6
+        patient = Patient(
+            uuid=self._uuid(),
+            mrn=f"D{number:06d}",
+            first_name=rng.choice(FIRST_NAMES),
+            last_name=rng.choice(LAST_NAMES),
+            date_of_birth=calendar.today - rng.randint(19 * 365, 80 * 365) * ONE_DAY,
+            email=f"patient.{number:06d}@example.org",
+            phone=phone,
+            home_clinic=calendar.clinic,
+            preferred_channel=(
+                Patient.Channel.SMS if sms_consent and rng.random() < 0.5 else Patient.Channel.EMAIL
+            ),
+            email_consent=email_consent,
+            email_consent_at=intake_at if email_consent else None,
+            sms_consent=sms_consent,
+            sms_consent_at=intake_at if sms_consent else None,
+            primary_clinician=self.staff[roles.CLINICIAN] if rng.random() < 0.2 else None,
+            status=Patient.Status.DISCHARGED if stage == DISCHARGED else Patient.Status.ACTIVE,
+        )
+        self.rows[Patient].append(patient)
+        return patient
+
+    def _course(self, patient, protocol, days, *, in_progress):
+        course = TreatmentCourse(
+            patient=patient,
+            protocol=protocol,
+            kind=TreatmentCourse.Kind.ACUTE,
+            start_date=days[0],
+            planned_sessions=len(days),
+            motor_threshold=self.rng.randint(40, 75),
+            status=TreatmentCourse.Status.ACTIVE if in_progress else TreatmentCourse.Status.COMPLETED,
+            prior_auth_number=f"PA{self.rng.randint(10**7, 10**8 - 1)}",
+            authorised_sessions=len(days),
+            ended_on=None if in_progress else days[-1],
+        )
+        self.rows[TreatmentCourse].append(course)
+        return course
+
+    def _maintenance(self, patient, calendar, protocol, course, course_ended_on, stopped, *, book_next, phq9):
+        """An active plan from a week after the course, visits kept until ``stopped``, and
+        the due dates the plan's own rule gives."""
+        plan = MaintenancePlan(
+            patient=patient,
+            protocol=protocol,
+            source_course=course,
+            status=MaintenancePlan.Status.ACTIVE,
+            started_on=course_ended_on + 7 * ONE_DAY,
+        )
+        phases = [
+            MaintenancePhase(plan=plan, order=order, interval_days=interval, visits=visits)
+            for order, (interval, visits) in enumerate(MAINTENANCE_PHASES)
+        ]
+        visit_days = []
+        due = plan.started_on
+        while (day := calendar.open_on_or_after(due + self.rng.randint(-1, 2) * ONE_DAY)) < stopped:
+            visit_days.append(day)
+            due = plan.next_due_date(completed_visits=len(visit_days), last_visit_on=day, phases=phases)
+        plan.refresh_schedule(
+            completed_visits=len(visit_days),
+            last_visit_on=visit_days[-1] if visit_days else None,
+            time_zone=calendar.clinic.time_zone,
+            phases=phases,
+        )
+        self.rows[MaintenancePlan].append(plan)
+        self.rows[MaintenancePhase].extend(phases)
+
+        for day in visit_days:
+            visit = self._appointment(patient, calendar, calendar.seat(day), protocol,
+                                      Appointment.Kind.MAINTENANCE, plan=plan,
+                                      motor_threshold=course.motor_threshold)
+            self._phq9(patient, visit.starts_at, phq9)
+        if book_next:
+            day = calendar.open_on_or_after(max(plan.next_due_on, calendar.today + ONE_DAY))
+            self._appointment(patient, calendar, calendar.seat(day), protocol,
+                              Appointment.Kind.MAINTENANCE, plan=plan)
+
+    def _appointment(self, patient, calendar, seat, protocol, kind, *, course=None, plan=None,
+                     motor_threshold=None):
+        """An appointment whose status follows the clock: over, under way, or to come."""
+        chair, starts_at = seat
+        ends_at = starts_at + datetime.timedelta(minutes=protocol.chair_minutes)
+        if ends_at <= self.now:
+            status = Appointment.Status.COMPLETED
+        elif starts_at <= self.now:
+            status = Appointment.Status.CHECKED_IN
+        else:
+            status = Appointment.Status.BOOKED
+        appointment = Appointment(
+            uuid=self._uuid(),
+            patient=patient,
+            clinic=calendar.clinic,
+            chair=chair,
+            technician=self.staff[roles.TECHNICIAN],
+            kind=kind,
+            course=course,
+            plan=plan,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            status=status,
+            booked_by=self.staff[roles.FRONT_DESK],
+            checked_in_at=None if status == Appointment.Status.BOOKED else starts_at,
+        )
+        self.rows[Appointment].append(appointment)
+        if status == Appointment.Status.COMPLETED:
+            side_effects = self.rng.choice(SIDE_EFFECTS) if self.rng.random() < SIDE_EFFECT_RATE else ""
+            self.rows[SessionRecord].append(
+                SessionRecord(
+                    appointment=appointment,
+                    pulses_delivered=protocol.pulses_per_session,
+                    intensity_percent_mt=protocol.intensity_percent_mt,
+                    motor_threshold=motor_threshold,
+                    coil_position=protocol.target,
+                    side_effects=side_effects,
+                    operator=self.staff[roles.TECHNICIAN],
+                    recorded_at=ends_at,
+                )
+            )
+        return appointment
+
+    def _phq9(self, patient, taken_at, expected_total, *, at_intake=False):
+        """A PHQ-9 near ``expected_total``; item 9 stays 0 but for a rare answer at intake."""
+        rng = self.rng
+        item_9 = 1 if at_intake and rng.random() < SELF_HARM_ANSWER_RATE else 0
+        total = max(item_9, min(24, round(expected_total) + rng.randint(-1, 1)))
+        share, extra = divmod(total - item_9, 8)
+        raised = set(rng.sample(range(8), extra))
+        items = [share + (item in raised) for item in range(8)] + [item_9]
+        self.rows[Assessment].append(
+            Assessment(
+                patient=patient,
+                **dict(zip(ITEM_FIELDS, items, strict=True)),
+                # How hard the problems make daily life, rising with severity.
+                difficulty=min(total // 7, Assessment.Difficulty.EXTREMELY),
+                total=total,
+                band=Assessment.band_for(total),
+                taken_at=taken_at,
+                source=Assessment.Source.STAFF,
+                entered_by=self.staff[roles.CLINICIAN],
+            )
+        )
+        if item_9:
+            self._safety_flag(patient, taken_at)
+
+    def _safety_flag(self, patient, answered_at):
+        """The flag the app raises for item 9, reviewed the same day once that has happened."""
+        reviewed_at = answered_at + datetime.timedelta(hours=2)
+        reviewed = reviewed_at <= self.now
+        self.rows[PatientFlag].append(
+            PatientFlag(
+                patient=patient,
+                kind=PatientFlag.Kind.SAFETY,
+                detail="PHQ-9 item 9 answered “several days” at intake.",
+                raised_at=answered_at,
+                resolved_at=reviewed_at if reviewed else None,
+                resolved_by=self.staff[roles.CLINICIAN] if reviewed else None,
+                resolution_note=(
+                    "Same-day review: passive thoughts, no plan or intent; safety plan agreed."
+                    if reviewed else ""
+                ),
+            )
+        )
+
+
+def seed_staff():
+    """One user per role and a superuser, all with the demo password; safe to re-run."""
+    User = get_user_model()
+    staff = {}
+    for username, first_name, last_name, role, admin_access in STAFF:
+        user = _demo_user(User, username, first_name=first_name, last_name=last_name,
+                          is_staff=admin_access, is_superuser=False)
+        user.groups.set([Group.objects.get(name=role)])
+        staff[role] = user
+    _demo_user(User, SUPERUSER, first_name="Site", last_name="Administrator",
+               is_staff=True, is_superuser=True)
+    return staff
+
+
+def _demo_user(User, username, **fields):
+    user, _ = User.objects.update_or_create(
+        username=username, defaults={"email": f"{username}@example.org", "is_active": True, **fields}
+    )
+    user.set_password(settings.DEMO_PASSWORD)
+    user.save(update_fields=["password"])
+    return user
+
+
+def seed_protocols():
+    return {
+        spec["name"]: Protocol.objects.get_or_create(name=spec["name"], defaults=spec)[0]
+        for spec in PROTOCOLS
+    }
+
+
+def seed_clinic(spec, today):
+    """The clinic with its hours, chairs and holidays; an existing clinic is used as it is."""
+    clinic, created = Clinic.objects.get_or_create(
+        name=spec.name, defaults={"time_zone": spec.time_zone, "address": spec.address, "phone": spec.phone}
+    )
+    if not created:
+        return clinic
+    hours = [(weekday, period) for weekday in range(5) for period in WEEKDAY_HOURS]
+    if spec.open_saturday_morning:
+        hours += [(5, period) for period in SATURDAY_HOURS]
+    OpeningHours.objects.bulk_create(
+        OpeningHours(clinic=clinic, weekday=weekday, opens_at=opens, closes_at=closes)
+        for weekday, (opens, closes) in hours
+    )
+    Chair.objects.bulk_create(
+        Chair(clinic=clinic, name=f"Chair {number}", active=number <= spec.chairs, **CHAIR_DEVICE)
+        for number in range(1, spec.chairs + spec.chairs_out_of_service + 1)
+    )
+    # The demo's history reaches about two years back.
+    holidays = [
+        (datetime.date(year, month, day), name)
+        for year in range(today.year - 2, today.year + 2)
+        for month, day, name in spec.holidays
+    ]
+    Closure.objects.bulk_create(
+        Closure(clinic=clinic, starts_on=holiday, ends_on=holiday, reason=name) for holiday, name in holidays
+    )
+    return clinic
+
+
+class Command(BaseCommand):
+    help = (
+        "Seed a demo: two clinics, a user for every staff role and patients in every stage of "
+        "care, dated from today. Only into a database without patients."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--patients", type=int, default=200, help="How many patients (default 200)")
+        parser.add_argument("--seed", type=int, default=1, help="Random seed; the same seed on the "
+                            "same day gives the same data (default 1)")
+        parser.add_argument("--if-empty", action="store_true",
+                            help="Do nothing, successfully, when the database already has patients")
+
+    def handle(self, *, patients, seed, if_empty, verbosity, **options):
+        if patients < 0:
+            raise CommandError("--patients cannot be negative.")
+        if Patient.objects.exists():
+            if if_empty:
+                self.stdout.write("The database already has patients; seed_demo left it as it was.")
+                return
+            raise CommandError(
+                "The database already has patients and seed_demo only fills an empty one. "
+                "Use --if-empty to skip quietly, or empty it first (manage.py flush)."
+            )
+
+        now = timezone.now()
+        with transaction.atomic():
+            staff = seed_staff()
+            protocols = seed_protocols()
+            # One lane length fits every protocol the demo patients are treated with.
+            lane_minutes = max(protocols[name].chair_minutes for name in PATIENT_PROTOCOLS)
+            calendars = [
+                ClinicCalendar(seed_clinic(spec, now.date()), spec=spec, lane_minutes=lane_minutes, now=now)
+                for spec in CLINICS
+            ]
+            builder = DemoBuilder(rng=random.Random(seed), now=now, calendars=calendars,
+                                  protocols=protocols, staff=staff)
+            for number in range(1, patients + 1):
+                builder.add_patient(number)
+                if number % PATIENTS_PER_WRITE == 0:
+                    builder.write()
+                    if verbosity > 1:
+                        self.stdout.write(f"  {number} of {patients} patients written")
+            builder.write()
+        self._report(builder, patients, seed, now)
+
+    def _report(self, builder, patients, seed, now):
+        clinics = ", ".join(
+            f"{calendar.clinic.name} ({calendar.clinic.time_zone}, {len(calendar.chairs)} chairs in use)"
+            for calendar in builder.calendars
+        )
+        self.stdout.write(self.style.SUCCESS(f"Seeded {patients} demo patients (seed {seed}) in {clinics}."))
+        for stage in STAGE_WEIGHTS:
+            self.stdout.write(f"  {stage:<26} {builder.stages[stage]:>8}")
+        today = sum(
+            Appointment.objects.filter(
+                clinic=calendar.clinic,
+                starts_at__gte=calendar.at(calendar.today, datetime.time(0)),
+                starts_at__lt=calendar.at(calendar.today + ONE_DAY, datetime.time(0)),
+            ).count()
+            for calendar in builder.calendars
+        )
+        written = builder.written
+        self.stdout.write(
+            f"  {written[Appointment]} appointments ({today} today), {written[SessionRecord]} session "
+            f"records, {written[Assessment]} PHQ-9 assessments, {written[MaintenancePlan]} maintenance plans."
+        )
+        self.stdout.write(f"Demo logins, password “{settings.DEMO_PASSWORD}”:")
+        for username, _, _, role, admin_access in STAFF:
+            self.stdout.write(f"  {username:<12} {role}{' (and Django admin)' if admin_access else ''}")
+        self.stdout.write(f"  {SUPERUSER:<12} superuser")

@@ -1,0 +1,9 @@
+// Choosing a patient from the as-you-type search fills the booking form's hidden field.
+document.addEventListener("click", (event) => {
+  const choice = event.target.closest("[data-select-patient]");
+  if (!choice) return;
+  const form = choice.closest("form");
+  form.querySelector("input[name=patient]").value = choice.dataset.selectPatient;
+  form.querySelector("#patient-search").value = choice.dataset.label;
+  choice.closest("#patient-results").replaceChildren();
+});

@@ -1,0 +1,250 @@
+"""seed_demo: every stage of care, within the clinic's rules, the same for the same seed and day."""
+
+import datetime
+from collections import defaultdict
+from io import StringIO
+
+import pytest
+import time_machine
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+
+from patients.models import ITEM_FIELDS, Assessment, MaintenancePlan, Patient, TreatmentCourse
+from scheduling.models import Appointment, Clinic, OpeningHours, SessionRecord
+from tmsclinic import roles
+
+# A Wednesday: both clinics are open, with part of their day behind them and part to come.
+NOW = datetime.datetime(2026, 3, 11, 15, 0, tzinfo=datetime.UTC)
+MIDSUMMER = datetime.datetime(2026, 7, 15, 14, 20, tzinfo=datetime.UTC)
+PATIENTS = 40
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def frozen_now():
+    with time_machine.travel(NOW, tick=False):
+        yield NOW
+
+
+def seed_demo(**options):
+    out = StringIO()
+    call_command("seed_demo", patients=PATIENTS, stdout=out, **options)
+    return out.getvalue()
+
+
+@pytest.fixture
+def seeded(db, frozen_now):
+    return seed_demo()
+
+
+def clear_patients():
+    Appointment.objects.all().delete()  # appointments protect their patients
+    Patient.objects.all().delete()
+
+
+def fingerprint():
+    return {
+        "patients": list(Patient.objects.order_by("mrn").values_list(
+            "mrn", "uuid", "first_name", "last_name", "date_of_birth", "phone", "home_clinic__name",
+            "status", "primary_clinician__username", "email_consent_at", "sms_consent_at",
+        )),
+        "courses": list(TreatmentCourse.objects.order_by("patient__mrn").values_list(
+            "patient__mrn", "protocol__name", "start_date", "status", "motor_threshold", "prior_auth_number",
+        )),
+        "plans": list(MaintenancePlan.objects.order_by("patient__mrn").values_list(
+            "patient__mrn", "started_on", "next_due_on", "overdue_after",
+        )),
+        "appointments": list(Appointment.objects.order_by("uuid").values_list(
+            "uuid", "patient__mrn", "chair__name", "kind", "status", "starts_at", "ends_at",
+        )),
+        "session_records": list(SessionRecord.objects.order_by("appointment__uuid").values_list(
+            "appointment__uuid", "motor_threshold", "side_effects",
+        )),
+        "assessments": list(Assessment.objects.order_by("patient__mrn", "taken_at").values_list(
+            "patient__mrn", "taken_at", *ITEM_FIELDS,
+        )),
+    }
+
+
+def test_it_seeds_every_stage_of_care(seeded):
+    assert TreatmentCourse.objects.filter(status=TreatmentCourse.Status.ACTIVE).exists()
+    active_plans = MaintenancePlan.objects.filter(status=MaintenancePlan.Status.ACTIVE)
+    assert active_plans.filter(overdue_after__gt=NOW).exists()
+    assert active_plans.filter(overdue_after__lte=NOW).exists()
+    discharged = Patient.objects.filter(status=Patient.Status.DISCHARGED)
+    assert discharged.exists()
+    assert not MaintenancePlan.objects.filter(patient__in=discharged).exists()
+    assert set(TreatmentCourse.objects.filter(patient__in=discharged).values_list("status", flat=True)) == {
+        TreatmentCourse.Status.COMPLETED
+    }
+    for stage in ("acute course in progress", "maintenance on time", "maintenance overdue", "discharged"):
+        assert stage in seeded
+
+
+def test_courses_in_progress_have_sessions_to_come(seeded):
+    for course in TreatmentCourse.objects.filter(status=TreatmentCourse.Status.ACTIVE):
+        assert course.appointments.filter(status=Appointment.Status.BOOKED, starts_at__gt=NOW).exists()
+
+
+def test_appointment_statuses_follow_the_clock(seeded):
+    completed = Appointment.objects.filter(status=Appointment.Status.COMPLETED)
+    assert completed.exists()
+    assert not completed.filter(ends_at__gt=NOW).exists()
+    assert not completed.filter(session_record__isnull=True).exists()
+    assert not Appointment.objects.filter(status=Appointment.Status.BOOKED, starts_at__lte=NOW).exists()
+    assert not Appointment.objects.exclude(status=Appointment.Status.COMPLETED).filter(
+        session_record__isnull=False
+    ).exists()
+
+
+def test_stored_due_dates_follow_the_plans_own_rule(seeded):
+    plans = MaintenancePlan.objects.select_related("patient__home_clinic").prefetch_related("phases")
+    for plan in plans:
+        clinic = plan.patient.home_clinic
+        visits = [
+            clinic.local(starts_at).date()
+            for starts_at in plan.appointments.filter(status=Appointment.Status.COMPLETED)
+            .order_by("starts_at")
+            .values_list("starts_at", flat=True)
+        ]
+        expected = MaintenancePlan(started_on=plan.started_on, grace_days=plan.grace_days)
+        expected.refresh_schedule(
+            completed_visits=len(visits),
+            last_visit_on=visits[-1] if visits else None,
+            time_zone=clinic.time_zone,
+            phases=list(plan.phases.all()),
+        )
+        assert (plan.next_due_on, plan.overdue_after) == (expected.next_due_on, expected.overdue_after)
+
+
+def test_every_patient_has_a_phq9_history_with_stored_total_and_band(seeded):
+    history = defaultdict(list)
+    for assessment in Assessment.objects.order_by("taken_at"):
+        assert assessment.total == sum(assessment.items)
+        assert assessment.band == Assessment.band_for(assessment.total)
+        assert assessment.taken_at <= NOW
+        history[assessment.patient_id].append(assessment)
+    assert set(history) == set(Patient.objects.values_list("pk", flat=True))
+    assert all(scores[0].total >= 17 for scores in history.values())  # baseline 18–24, give or take one
+    self_harm_answers = sum(a.endorses_self_harm for scores in history.values() for a in scores)
+    assert self_harm_answers <= PATIENTS * 0.1
+
+
+def test_discharged_patients_improved_over_their_course(seeded):
+    for patient in Patient.objects.filter(status=Patient.Status.DISCHARGED):
+        scores = list(patient.assessments.order_by("taken_at").values_list("total", flat=True))
+        assert scores[-1] < scores[0] / 2
+
+
+def test_every_role_has_a_user_who_can_log_in(seeded, client, settings):
+    User = get_user_model()
+    for username, role, admin_access in [
+        ("frontdesk", roles.FRONT_DESK, False),
+        ("technician", roles.TECHNICIAN, False),
+        ("clinician", roles.CLINICIAN, False),
+        ("clinicadmin", roles.CLINIC_ADMIN, True),
+    ]:
+        user = User.objects.get(username=username)
+        assert list(user.groups.values_list("name", flat=True)) == [role]
+        assert user.is_staff is admin_access
+        assert not user.is_superuser
+        assert client.login(username=username, password=settings.DEMO_PASSWORD)
+    admin = User.objects.get(username="admin")
+    assert admin.is_superuser and admin.is_staff
+    assert client.login(username="admin", password=settings.DEMO_PASSWORD)
+
+
+def test_it_builds_two_clinics_in_different_time_zones(seeded):
+    clinics = list(Clinic.objects.prefetch_related("chairs", "opening_hours", "closures"))
+    assert len({clinic.time_zone for clinic in clinics}) == 2
+    assert any(not chair.active for clinic in clinics for chair in clinic.chairs.all())
+    weekdays_open = {hours.weekday for clinic in clinics for hours in clinic.opening_hours.all()}
+    assert OpeningHours.Weekday.SATURDAY in weekdays_open
+    assert all(clinic.closures.exists() for clinic in clinics)
+    assert not Appointment.objects.filter(chair__active=False).exists()
+
+
+
+def test_appointments_fall_within_opening_hours_on_open_days(seeded):
+    for clinic in Clinic.objects.prefetch_related("opening_hours", "closures", "appointments"):
+        periods = defaultdict(list)
+        for hours in clinic.opening_hours.all():
+            periods[hours.weekday].append((hours.opens_at, hours.closes_at))
+        for appointment in clinic.appointments.all():
+            starts, ends = clinic.local(appointment.starts_at), clinic.local(appointment.ends_at)
+            assert not any(c.starts_on <= starts.date() <= c.ends_on for c in clinic.closures.all())
+            assert any(
+                opens <= starts.time() and ends.time() <= closes for opens, closes in periods[starts.weekday()]
+            ), appointment
+
+
+def test_no_live_appointments_overlap_on_a_chair_or_for_a_patient(seeded):
+    live = list(
+        Appointment.objects.live().order_by("starts_at").values("chair_id", "patient_id", "starts_at", "ends_at")
+    )
+    assert live
+    for key in ("chair_id", "patient_id"):
+        free_from = {}
+        for appointment in live:
+            holder = appointment[key]
+            assert appointment["starts_at"] >= free_from.get(holder, appointment["starts_at"]), (key, appointment)
+            free_from[holder] = max(appointment["ends_at"], free_from.get(holder, appointment["ends_at"]))
+
+
+@pytest.mark.parametrize("moment", [NOW, MIDSUMMER], ids=["winter", "summer"])
+def test_each_clinic_has_appointments_on_its_own_today(db, moment):
+    with time_machine.travel(moment, tick=False):
+        seed_demo()
+        for clinic in Clinic.objects.all():
+            today = clinic.today()
+            midnight = datetime.datetime.combine(today, datetime.time(0), tzinfo=clinic.tz)
+            tomorrow = midnight + datetime.timedelta(days=1)
+            assert clinic.appointments.filter(starts_at__gte=midnight, starts_at__lt=tomorrow).exists(), clinic
+
+
+def test_the_same_seed_on_the_same_day_gives_the_same_data(db, frozen_now):
+    seed_demo(seed=7)
+    first = fingerprint()
+    clear_patients()
+    seed_demo(seed=7)
+    assert fingerprint() == first
+
+
+def test_a_different_seed_gives_different_data(db, frozen_now):
+    seed_demo(seed=1)
+    first = fingerprint()
+    clear_patients()
+    seed_demo(seed=2)
+    assert fingerprint()["appointments"] != first["appointments"]
+    assert fingerprint()["patients"] != first["patients"]
+
+
+def test_patients_have_valid_contact_details(seeded):
+    patients = list(Patient.objects.all())
+    assert len(patients) == PATIENTS
+    assert all(patient.phone.is_valid() for patient in patients if patient.phone)
+    assert any(patient.phone for patient in patients)
+    assert any(patient.primary_clinician for patient in patients)
+
+
+def test_if_empty_leaves_a_database_with_patients_alone(patient):
+    out = seed_demo(if_empty=True)
+    assert "left it as it was" in out
+    assert list(Patient.objects.all()) == [patient]
+    assert not Appointment.objects.exists()
+    assert not get_user_model().objects.filter(username="frontdesk").exists()
+
+
+def test_if_empty_seeds_an_empty_database(db, frozen_now):
+    seed_demo(if_empty=True)
+    assert Patient.objects.count() == PATIENTS
+
+
+def test_without_if_empty_it_refuses_a_database_with_patients(patient):
+    with pytest.raises(CommandError, match="already has patients"):
+        seed_demo()
+    assert list(Patient.objects.all()) == [patient]
