@@ -1,9 +1,9 @@
 """Django admin for patients, protocols, courses, plans, assessments and flags.
 
 Every changelist and change page runs a fixed number of queries whatever the data size:
-columns that cross a relation are covered by ``list_select_related``, and foreign keys to
-large tables (or to models whose ``__str__`` reads another table) are autocomplete fields,
-which render only the chosen row.
+columns and ``__str__`` methods that cross a relation are covered by ``select_related``, and
+foreign keys to large tables (or to models whose ``__str__`` reads another table) are
+autocomplete fields, which render only the chosen row.
 """
 
 from django.contrib import admin
@@ -14,6 +14,7 @@ from django.utils import timezone
 from .models import (
     ITEM_FIELDS,
     Assessment,
+    CourseTemplate,
     MaintenancePhase,
     MaintenancePlan,
     Patient,
@@ -85,19 +86,26 @@ class ProtocolAdmin(admin.ModelAdmin):
     search_fields = ("name", "target")
 
 
+@admin.register(CourseTemplate)
+class CourseTemplateAdmin(admin.ModelAdmin):
+    list_display = ("name", "weekly_days", "mapping_minutes", "is_default")
+    search_fields = ("name",)
+
+
 @admin.register(TreatmentCourse)
 class TreatmentCourseAdmin(admin.ModelAdmin):
     list_display = ("patient", "kind", "protocol", "start_date", "planned_sessions", "status")
     list_filter = ("status", "kind", "protocol")
-    list_select_related = ("patient", "protocol")
     search_fields = (*PATIENT_SEARCH_FIELDS, "prior_auth_number")
     autocomplete_fields = ("patient",)
     readonly_fields = ("created_at",)
     date_hierarchy = "start_date"
 
     def get_queryset(self, request):
-        # __str__ names the patient; autocomplete results use it.
-        return super().get_queryset(request).select_related("patient")
+        # __str__ names the patient (autocomplete results use it) and the list shows the
+        # protocol. A changelist ignores list_select_related once get_queryset has selected
+        # related rows, hence both here.
+        return super().get_queryset(request).select_related("patient", "protocol")
 
 
 class MaintenancePhaseInline(admin.TabularInline):
@@ -110,15 +118,16 @@ class MaintenancePhaseInline(admin.TabularInline):
 class MaintenancePlanAdmin(admin.ModelAdmin):
     list_display = ("patient", "protocol", "status", "started_on", "next_due_on", "overdue")
     list_filter = ("status", "protocol")
-    list_select_related = ("patient", "protocol")
     search_fields = PATIENT_SEARCH_FIELDS
     autocomplete_fields = ("patient", "source_course")
     readonly_fields = ("next_due_on", "overdue_after", "created_at")
     inlines = (MaintenancePhaseInline,)
 
     def get_queryset(self, request):
-        # __str__ names the patient; autocomplete results use it.
-        return super().get_queryset(request).select_related("patient")
+        # __str__ names the patient (autocomplete results use it) and the list shows the
+        # protocol. A changelist ignores list_select_related once get_queryset has selected
+        # related rows, hence both here.
+        return super().get_queryset(request).select_related("patient", "protocol")
 
     @admin.display(boolean=True)
     def overdue(self, plan):

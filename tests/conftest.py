@@ -8,7 +8,9 @@ from tests import factories
 
 
 @pytest.fixture(autouse=True)
-def _plain_static_storage(settings):
+def _fast_test_settings(settings):
+    # Real password hashing is deliberately slow; tests hash hundreds of demo passwords.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # The manifest storage needs collectstatic; tests serve files straight from the finders.
     settings.STORAGES = {
         **settings.STORAGES,

@@ -4,7 +4,14 @@ import pytest
 import time_machine
 
 from scheduling.services import find_open_slots
-from tests.factories import AppointmentFactory, ChairFactory, ClinicFactory, ClosureFactory, OpeningHoursFactory, ProtocolFactory
+from tests.factories import (
+    AppointmentFactory,
+    ChairFactory,
+    ClinicFactory,
+    ClosureFactory,
+    OpeningHoursFactory,
+    ProtocolFactory,
+)
 
 UTC = datetime.UTC
 
@@ -40,8 +47,7 @@ BEFORE = time_machine.travel(datetime.datetime(2026, 12, 1, 12, 0, tzinfo=UTC), 
 def test_slots_fill_a_split_day_and_stop_at_closing(split_day_clinic, protocol):
     clinic = split_day_clinic
     chair = ChairFactory(clinic=clinic)
-    slots = find_open_slots(clinic=clinic, protocol=protocol, start=local(clinic, DAY, 0),
-                            end=local(clinic, DAY, 23))
+    slots = find_open_slots(clinic=clinic, protocol=protocol, start=local(clinic, DAY, 0), end=local(clinic, DAY, 23))
     assert starts(slots, clinic) == ["08:00", "08:15", "08:30", "08:45", "09:00", "09:15", "13:00", "13:15"]
     assert {s.chair for s in slots} == {chair}
     assert all(s.ends_at - s.starts_at == datetime.timedelta(minutes=45) for s in slots)
@@ -64,8 +70,9 @@ def test_one_chair_can_be_asked_for(split_day_clinic, protocol):
     clinic = split_day_clinic
     ChairFactory(clinic=clinic, name="A")
     b = ChairFactory(clinic=clinic, name="B")
-    slots = find_open_slots(clinic=clinic, protocol=protocol, start=local(clinic, DAY, 0),
-                            end=local(clinic, DAY, 23), chair=b)
+    slots = find_open_slots(
+        clinic=clinic, protocol=protocol, start=local(clinic, DAY, 0), end=local(clinic, DAY, 23), chair=b
+    )
     assert {s.chair for s in slots} == {b}
 
 
@@ -74,8 +81,12 @@ def test_closures_have_no_slots(split_day_clinic, protocol):
     clinic = split_day_clinic
     ChairFactory(clinic=clinic)
     ClosureFactory(clinic=clinic, starts_on=DAY, ends_on=DAY)
-    slots = find_open_slots(clinic=clinic, protocol=protocol, start=local(clinic, DAY, 0),
-                            end=local(clinic, DAY + datetime.timedelta(days=1), 23))
+    slots = find_open_slots(
+        clinic=clinic,
+        protocol=protocol,
+        start=local(clinic, DAY, 0),
+        end=local(clinic, DAY + datetime.timedelta(days=1), 23),
+    )
     assert {clinic.local(s.starts_at).date() for s in slots} == {DAY + datetime.timedelta(days=1)}
 
 
@@ -83,7 +94,9 @@ def test_no_slot_is_offered_in_the_past(split_day_clinic, protocol):
     clinic = split_day_clinic
     ChairFactory(clinic=clinic)
     with time_machine.travel(local(clinic, DAY, 8, 20), tick=False):
-        slots = find_open_slots(clinic=clinic, protocol=protocol, start=local(clinic, DAY, 0), end=local(clinic, DAY, 12))
+        slots = find_open_slots(
+            clinic=clinic, protocol=protocol, start=local(clinic, DAY, 0), end=local(clinic, DAY, 12)
+        )
     assert starts(slots, clinic) == ["08:30", "08:45", "09:00", "09:15"]
 
 
@@ -103,8 +116,9 @@ def test_dst_weekends_keep_wall_clock_opening_times(db, protocol, zone, sunday, 
         OpeningHoursFactory(clinic=clinic, weekday=weekday, opens_at=datetime.time(8), closes_at=datetime.time(9))
     friday, monday = sunday - datetime.timedelta(days=2), sunday + datetime.timedelta(days=1)
     with time_machine.travel(datetime.datetime(2026, 1, 1, tzinfo=UTC), tick=False):
-        slots = find_open_slots(clinic=clinic, protocol=protocol, start=local(clinic, friday, 0),
-                                end=local(clinic, monday, 23))
+        slots = find_open_slots(
+            clinic=clinic, protocol=protocol, start=local(clinic, friday, 0), end=local(clinic, monday, 23)
+        )
     first_by_day = {}
     for slot in slots:
         first_by_day.setdefault(clinic.local(slot.starts_at).date(), slot.starts_at)
@@ -114,14 +128,16 @@ def test_dst_weekends_keep_wall_clock_opening_times(db, protocol, zone, sunday, 
 
 
 @BEFORE
-def test_appointments_are_read_in_one_query_whatever_the_range(
-    split_day_clinic, protocol, django_assert_num_queries
-):
+def test_appointments_are_read_in_one_query_whatever_the_range(split_day_clinic, protocol, django_assert_num_queries):
     clinic = split_day_clinic
     chairs = [ChairFactory(clinic=clinic) for _ in range(3)]
     for day in range(20):
         AppointmentFactory(chair=chairs[day % 3], starts_at=local(clinic, DAY + datetime.timedelta(days=day), 8))
     with django_assert_num_queries(4):  # hours, closures, chairs, appointments
-        slots = find_open_slots(clinic=clinic, protocol=protocol, start=local(clinic, DAY, 0),
-                                end=local(clinic, DAY + datetime.timedelta(days=28), 0))
+        slots = find_open_slots(
+            clinic=clinic,
+            protocol=protocol,
+            start=local(clinic, DAY, 0),
+            end=local(clinic, DAY + datetime.timedelta(days=28), 0),
+        )
     assert len(slots) == 28 * 3 * 8 - 20 * 3  # an 08:00–08:45 appointment blocks 08:00, 08:15, 08:30
