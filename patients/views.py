@@ -1,0 +1,109 @@
+"""Staff pages for a patient's own data: the list, the search the booking form uses, and
+the form that registers or edits a patient."""
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db import IntegrityError, transaction
+from django.db.models import Case, Q, Value, When
+from django.db.models.functions import Concat
+from django.shortcuts import get_object_or_404, redirect, render
+
+from tmsclinic.roles import CLINIC_ADMIN, CLINICIAN, FRONT_DESK, roles_of, staff_required
+
+from .forms import PatientFilterForm, PatientForm, PatientSearchForm, duplicate_mrn_error
+from .models import Patient
+
+# Technicians read patients' details but do not change them.
+EDITORS = (FRONT_DESK, CLINICIAN, CLINIC_ADMIN)
+PAGE_SIZE = 50
+SEARCH_MIN_CHARS = 2
+SEARCH_LIMIT = 10
+ALPHABETICAL = ("last_name", "first_name", "pk")
+
+
+def matching(patients, text):
+    """Patients whose MRN starts with ``text`` or whose full name or e-mail contains it;
+    the one whose MRN is exactly ``text`` comes first, so a typed MRN is never cut off."""
+    text = " ".join(text.split())
+    if not text:
+        return patients.order_by(*ALPHABETICAL)
+    return (
+        patients.alias(name_text=Concat("first_name", Value(" "), "last_name"))
+        .filter(Q(mrn__istartswith=text) | Q(name_text__icontains=text) | Q(email__icontains=text))
+        .order_by(Case(When(mrn__iexact=text, then=Value(0)), default=Value(1)), *ALPHABETICAL)
+    )
+
+
+@staff_required
+def patient_list(request):
+    filters = PatientFilterForm(request.GET)
+    # An invalid filter shows its error and is ignored; the valid ones still apply.
+    filters.is_valid()
+    wanted = filters.cleaned_data
+    patients = matching(Patient.objects.select_related("home_clinic"), wanted.get("q", ""))
+    if wanted.get("status"):
+        patients = patients.filter(status=wanted["status"])
+    if wanted.get("clinic"):
+        patients = patients.filter(home_clinic=wanted["clinic"])
+    page = Paginator(patients, PAGE_SIZE).get_page(request.GET.get("page"))
+    can_edit = bool(roles_of(request.user).intersection(EDITORS))
+    return render(request, "staff/patients/list.html", {"filters": filters, "page": page, "can_edit": can_edit})
+
+
+@staff_required
+def patient_search(request):
+    """The booking form's as-you-type patient picker: an HTML fragment for htmx."""
+    form = PatientSearchForm(request.GET)
+    text = form.cleaned_data["q"] if form.is_valid() else ""
+    too_short = len(text) < SEARCH_MIN_CHARS
+    patients = []
+    if not too_short:
+        patients = matching(Patient.objects.filter(status=Patient.Status.ACTIVE), text)[:SEARCH_LIMIT]
+    return render(
+        request,
+        "staff/patients/search_results.html",
+        {"patients": patients, "text": text, "too_short": too_short, "min_chars": SEARCH_MIN_CHARS},
+    )
+
+
+@staff_required(*EDITORS)
+def patient_new(request):
+    return _patient_form(request, Patient(), title="New patient")
+
+
+@staff_required(*EDITORS)
+def patient_edit(request, uuid):
+    patient = get_object_or_404(Patient, uuid=uuid)
+    # The title is fixed now: a form that fails validation has already changed the instance.
+    return _patient_form(request, patient, title=f"Edit {patient.full_name}")
+
+
+def _patient_form(request, patient, *, title):
+    adding = patient._state.adding
+    if request.method == "POST":
+        form = PatientForm(request.POST, instance=patient)
+        if form.is_valid() and _save(form):
+            messages.success(request, f"{'Added' if adding else 'Saved'} {form.instance}.")
+            return redirect("staff:patient", form.instance.uuid)
+    else:
+        form = PatientForm(instance=patient)
+    return render(
+        request,
+        "staff/patients/form.html",
+        {"form": form, "title": title, "patient": None if adding else patient},
+    )
+
+
+def _save(form):
+    """Save the form's patient. When another request took the same MRN after this form
+    was validated, the database refuses it: put the duplicate error on the form instead."""
+    try:
+        with transaction.atomic():  # a savepoint, so the check below can still query
+            form.save()
+    except IntegrityError:
+        mrn = form.cleaned_data["mrn"]
+        if not Patient.objects.filter(mrn=mrn).exclude(pk=form.instance.pk).exists():
+            raise
+        form.add_error("mrn", duplicate_mrn_error(mrn))
+        return False
+    return True

@@ -1,0 +1,58 @@
+import datetime
+
+import pytest
+from playwright.sync_api import expect
+
+from scheduling.models import Appointment, SessionRecord
+from tests.factories import (
+    PASSWORD,
+    ChairFactory,
+    ClinicFactory,
+    OpeningHoursFactory,
+    PatientFactory,
+    ProtocolFactory,
+    TreatmentCourseFactory,
+    staff_user,
+)
+
+pytestmark = pytest.mark.browser
+
+
+def test_book_from_the_day_view_then_check_in_and_complete(page, transactional_db):
+    clinic = ClinicFactory(name="Riverside TMS", time_zone="America/New_York")
+    for weekday in range(7):
+        OpeningHoursFactory(clinic=clinic, weekday=weekday, opens_at=datetime.time(8), closes_at=datetime.time(18))
+    ChairFactory(clinic=clinic, name="Chair A")
+    patient = PatientFactory(home_clinic=clinic, first_name="Ada", last_name="Lovelace", mrn="MRN-ADA")
+    TreatmentCourseFactory(patient=patient, protocol=ProtocolFactory(chair_minutes=45), motor_threshold=52)
+    PatientFactory(home_clinic=clinic, first_name="Alan", last_name="Turing")
+    staff_user(role="Clinician", username="drc")
+
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill("drc")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("link", name="Next day ›").click()
+
+    page.get_by_role("link", name="Book Chair A at 09:00").click()
+    booking = page.locator("#booking")
+    expect(booking).to_be_visible()  # loaded into the side panel by htmx
+    booking.get_by_label("Patient").fill("Lovel")
+    booking.get_by_role("button", name="Ada Lovelace").click()
+    expect(booking.get_by_label("Patient")).to_have_value("Ada Lovelace (MRN-ADA)")
+    booking.get_by_role("button", name="Book").click()
+
+    expect(page.get_by_role("heading", name="Acute session")).to_be_visible()
+    expect(page.get_by_test_id("status")).to_have_text("Booked")
+    appointment = Appointment.objects.get(patient=patient)
+    assert f"{clinic.local(appointment.starts_at):%H:%M}" == "09:00"
+
+    page.get_by_role("button", name="Check in").click()
+    expect(page.get_by_test_id("status")).to_have_text("Checked in")
+    expect(page.get_by_label("Motor threshold")).to_have_value("52")  # prefilled from the course
+    page.get_by_label("Side effects").fill("Mild scalp discomfort")
+    page.get_by_role("button", name="Complete session").click()
+
+    expect(page.get_by_test_id("status")).to_have_text("Completed")
+    record = SessionRecord.objects.get(appointment=appointment)
+    assert (record.pulses_delivered, record.motor_threshold, record.side_effects) == (3000, 52, "Mild scalp discomfort")
