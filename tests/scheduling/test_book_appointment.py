@@ -151,3 +151,28 @@ def test_a_no_show_needs_the_appointment_to_have_started(open_clinic, chair, pat
         mark_no_show(appointment, by=technician)
     with time_machine.travel(at(open_clinic, 10), tick=False):
         assert mark_no_show(appointment, by=technician).status == Appointment.Status.NO_SHOW
+
+
+def test_a_deadlock_is_retried_and_other_database_errors_are_not(open_clinic, chair, patient, course):
+    from django.db import OperationalError
+
+    from scheduling.services import _with_retries
+
+    class Deadlock(Exception):
+        pgcode = "40P01"
+
+    calls = []
+
+    def deadlocks_once():
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("deadlock detected") from Deadlock()
+        return "booked"
+
+    assert _with_retries(deadlocks_once) == "booked" and len(calls) == 2
+
+    def disk_full():
+        raise OperationalError("disk full")
+
+    with pytest.raises(OperationalError):
+        _with_retries(disk_full)

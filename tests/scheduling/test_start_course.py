@@ -151,6 +151,7 @@ def test_accelerated_protocol_books_ten_a_day_fifty_minutes_apart(db):
         ("America/New_York", datetime.date(2027, 3, 8)),
         ("Europe/London", datetime.date(2027, 3, 22)),
         ("Europe/London", datetime.date(2027, 10, 25)),
+        ("America/New_York", datetime.date(2027, 10, 11)),
     ],
 )
 def test_a_series_across_a_dst_change_keeps_its_wall_clock_time(standard, ten_hz, zone, first_day):

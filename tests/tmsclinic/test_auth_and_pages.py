@@ -84,23 +84,3 @@ def test_staff_home_shows_todays_chairs_in_the_clinics_own_time(client, technici
     assert "Broken chair" not in page
     assert "09:00–09:45" in page  # 14:00 UTC on the 24th
     assert "10:00" not in page  # the 25th's appointment is tomorrow there
-
-
-def test_staff_home_query_count_does_not_grow_with_appointments(
-    client, technician, clinic, django_assert_num_queries
-):
-    chairs = [ChairFactory(clinic=clinic, name=f"Chair {n}") for n in range(4)]
-    morning = clinic.local(datetime.datetime.now(datetime.UTC)).replace(hour=8, minute=0, second=0, microsecond=0)
-    client.force_login(technician)
-    client.get(reverse("staff:today"))  # the first visit remembers the clinic in the session
-
-    AppointmentFactory(chair=chairs[0], starts_at=morning)
-    with django_assert_num_queries(6):  # session, user, roles, clinics, chairs, appointments
-        client.get(reverse("staff:today"))
-
-    for hour in range(1, 8):
-        for chair in chairs:
-            AppointmentFactory(chair=chair, starts_at=morning + datetime.timedelta(hours=hour))
-    with django_assert_num_queries(6):
-        response = client.get(reverse("staff:today"))
-    assert response.content.decode().count("appointment-card status-") == 29
