@@ -15,10 +15,11 @@ from .models import (
     ITEM_FIELDS,
     Assessment,
     CourseTemplate,
-    MaintenancePhase,
-    MaintenancePlan,
+    OutreachAttempt,
     Patient,
     PatientFlag,
+    PlanTemplate,
+    PlanTemplatePhase,
     Protocol,
     TreatmentCourse,
 )
@@ -108,32 +109,6 @@ class TreatmentCourseAdmin(admin.ModelAdmin):
         return super().get_queryset(request).select_related("patient", "protocol")
 
 
-class MaintenancePhaseInline(admin.TabularInline):
-    model = MaintenancePhase
-    fields = ("order", "interval_days", "sessions_per_visit", "visits")
-    extra = 1
-
-
-@admin.register(MaintenancePlan)
-class MaintenancePlanAdmin(admin.ModelAdmin):
-    list_display = ("patient", "protocol", "status", "started_on", "next_due_on", "overdue")
-    list_filter = ("status", "protocol")
-    search_fields = PATIENT_SEARCH_FIELDS
-    autocomplete_fields = ("patient", "source_course")
-    readonly_fields = ("next_due_on", "overdue_after", "created_at")
-    inlines = (MaintenancePhaseInline,)
-
-    def get_queryset(self, request):
-        # __str__ names the patient (autocomplete results use it) and the list shows the
-        # protocol. A changelist ignores list_select_related once get_queryset has selected
-        # related rows, hence both here.
-        return super().get_queryset(request).select_related("patient", "protocol")
-
-    @admin.display(boolean=True)
-    def overdue(self, plan):
-        return plan.is_overdue
-
-
 @admin.register(Assessment)
 class AssessmentAdmin(admin.ModelAdmin):
     list_display = ("patient", "instrument", "total", "band", "item_9", "taken_at", "source")
@@ -180,6 +155,10 @@ class PatientFlagAdmin(admin.ModelAdmin):
     list_display = ("patient", "kind", "raised_at", "resolved_at", "resolved_by")
     list_filter = (FlagStatusFilter, "kind")
     list_select_related = ("patient", "resolved_by")
+
+    def get_queryset(self, request):
+        # __str__ names the patient, and autocomplete results (outreach attempts) use it.
+        return super().get_queryset(request).select_related("patient", "resolved_by")
     search_fields = PATIENT_SEARCH_FIELDS
     autocomplete_fields = ("patient", "plan", "resolved_by")
     date_hierarchy = "raised_at"
@@ -198,3 +177,26 @@ class PatientFlagAdmin(admin.ModelAdmin):
             resolved_at=timezone.now(), resolved_by=request.user
         )
         self.message_user(request, f"Resolved {resolved} flag{'' if resolved == 1 else 's'}.")
+
+
+class PlanTemplatePhaseInline(admin.TabularInline):
+    model = PlanTemplatePhase
+    fields = ("order", "interval_days", "sessions_per_visit", "visits")
+    extra = 1
+
+
+@admin.register(PlanTemplate)
+class PlanTemplateAdmin(admin.ModelAdmin):
+    list_display = ("name", "grace_days")
+    search_fields = ("name",)
+    inlines = (PlanTemplatePhaseInline,)
+
+
+@admin.register(OutreachAttempt)
+class OutreachAttemptAdmin(admin.ModelAdmin):
+    list_display = ("flag", "channel", "outcome", "by", "at")
+    list_filter = ("channel", "outcome")
+    search_fields = ("flag__patient__mrn", "flag__patient__last_name", "note")
+    autocomplete_fields = ("flag",)
+    list_select_related = ("flag__patient", "by")
+    date_hierarchy = "at"

@@ -215,6 +215,39 @@ class TreatmentCourse(models.Model):
         return f"{self.get_kind_display()} course for {self.patient.full_name} from {self.start_date}"
 
 
+class PlanTemplate(models.Model):
+    """A maintenance schedule clinics reuse; its phases are copied into each patient's plan."""
+
+    name = models.CharField(max_length=100, unique=True)
+    grace_days = models.PositiveSmallIntegerField(default=7)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class PlanTemplatePhase(models.Model):
+    template = models.ForeignKey(PlanTemplate, on_delete=models.CASCADE, related_name="phases")
+    order = models.PositiveSmallIntegerField(default=0)
+    interval_days = models.PositiveSmallIntegerField(validators=[MinValueValidator(1)])
+    sessions_per_visit = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1)])
+    visits = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Leave empty for a phase that goes on until the plan ends"
+    )
+
+    class Meta:
+        ordering = ["template", "order"]
+        constraints = [
+            models.UniqueConstraint(fields=["template", "order"], name="template_phase_order_unique"),
+        ]
+
+    def __str__(self):
+        times = "ongoing" if self.visits is None else f"× {self.visits}"
+        return f"every {self.interval_days} days {times}"
+
+
 class MaintenancePlan(models.Model):
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
@@ -231,6 +264,9 @@ class MaintenancePlan(models.Model):
         null=True,
         blank=True,
         related_name="maintenance_plans",
+    )
+    template = models.ForeignKey(
+        PlanTemplate, on_delete=models.SET_NULL, null=True, blank=True, related_name="plans"
     )
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE)
     started_on = models.DateField()
@@ -301,12 +337,33 @@ class MaintenancePlan(models.Model):
         last_day = due_on + datetime.timedelta(days=self.grace_days + 1)
         return datetime.datetime.combine(last_day, datetime.time(0), tzinfo=ZoneInfo(time_zone))
 
+    def visits_from_sessions(self, session_days, phases=None):
+        """(completed visits, day of the last one) from the clinic-local days of the plan's
+        completed sessions, oldest first. A cluster visit counts once all its sessions are
+        done; its day is the day of its first session, which is what the next interval
+        runs from."""
+        phases = list(self.phases.all()) if phases is None else phases
+        completed, last_visit_on, used = 0, None, 0
+        while (phase := self.phase_for_visit(completed, phases)) is not None:
+            if len(session_days) - used < phase.sessions_per_visit:
+                break
+            last_visit_on = session_days[used]
+            used += phase.sessions_per_visit
+            completed += 1
+        return completed, last_visit_on
+
     def refresh_schedule(self, *, completed_visits, last_visit_on, time_zone, phases=None):
-        """Set ``next_due_on`` and ``overdue_after``; the caller saves in its transaction."""
-        self.next_due_on = self.next_due_date(
-            completed_visits=completed_visits, last_visit_on=last_visit_on, phases=phases
-        )
-        self.overdue_after = self.overdue_moment(self.next_due_on, time_zone)
+        """Set ``next_due_on`` and ``overdue_after``; the caller saves in its transaction.
+
+        A pause until a date moves the due date to that day at the earliest; a pause with no
+        end date, or an ended plan, is never overdue.
+        """
+        due = self.next_due_date(completed_visits=completed_visits, last_visit_on=last_visit_on, phases=phases)
+        if due is not None and self.paused_until is not None and due < self.paused_until:
+            due = self.paused_until
+        self.next_due_on = due
+        never = self.status == self.Status.ENDED or (self.status == self.Status.PAUSED and self.paused_until is None)
+        self.overdue_after = None if never else self.overdue_moment(due, time_zone)
 
     @property
     def is_overdue(self):
@@ -315,6 +372,13 @@ class MaintenancePlan(models.Model):
             and self.overdue_after
             and timezone.now() >= self.overdue_after
         )
+
+    @property
+    def days_overdue(self):
+        """Whole days since the visit fell due, once the grace days have run out."""
+        if not self.is_overdue:
+            return 0
+        return (timezone.now().date() - self.next_due_on).days
 
 
 class MaintenancePhase(models.Model):
@@ -482,6 +546,12 @@ class PatientFlag(models.Model):
         help_text="Empty on a resolved flag means the system resolved it",
     )
     resolution_note = models.TextField(blank=True)
+    # For an overdue flag: the due date it is about, so that a flag staff resolved is not
+    # raised again for the same missed visit.
+    due_on = models.DateField(null=True, blank=True)
+    snoozed_until = models.DateField(
+        null=True, blank=True, help_text="Hidden from the worklist until this day"
+    )
 
     class Meta:
         ordering = ["-raised_at"]
@@ -509,3 +579,32 @@ class PatientFlag(models.Model):
     @property
     def is_open(self):
         return self.resolved_at is None
+
+
+class OutreachAttempt(models.Model):
+    """Staff trying to reach a flagged patient: the worklist's history of who called whom."""
+
+    class Channel(models.TextChoices):
+        PHONE = "phone", "Phone"
+        SMS = "sms", "SMS"
+        EMAIL = "email", "E-mail"
+
+    class Outcome(models.TextChoices):
+        REACHED = "reached", "Reached the patient"
+        VOICEMAIL = "voicemail", "Left a message"
+        NO_ANSWER = "no_answer", "No answer"
+        WRONG_NUMBER = "wrong_number", "Wrong number or address"
+        SENT = "sent", "Message sent"
+
+    flag = models.ForeignKey(PatientFlag, on_delete=models.CASCADE, related_name="outreach")
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    note = models.TextField(blank=True)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self):
+        return f"{self.get_channel_display()}: {self.get_outcome_display()}"

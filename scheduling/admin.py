@@ -10,6 +10,9 @@ import zoneinfo
 from django import forms
 from django.contrib import admin
 
+from patients.models import MaintenancePhase, MaintenancePlan
+
+from .adherence import refresh_plan
 from .models import Appointment, Chair, Clinic, Closure, OpeningHours, Reminder, SessionRecord
 
 PATIENT_SEARCH_FIELDS = ("patient__mrn", "patient__first_name", "patient__last_name")
@@ -184,3 +187,36 @@ class ReminderAdmin(admin.ModelAdmin):
         if not (reminder.scheduled_for and (reminder.appointment_id or reminder.plan_id)):
             return "-"
         return clinic_time(self.clinic_of(reminder), reminder.scheduled_for)
+
+
+# Registered here, not in patients/admin.py: saving a plan recomputes its schedule from its
+# appointments, which only scheduling may read.
+class MaintenancePhaseInline(admin.TabularInline):
+    model = MaintenancePhase
+    fields = ("order", "interval_days", "sessions_per_visit", "visits")
+    extra = 1
+
+
+@admin.register(MaintenancePlan)
+class MaintenancePlanAdmin(admin.ModelAdmin):
+    list_display = ("patient", "protocol", "status", "started_on", "next_due_on", "overdue")
+    list_filter = ("status", "protocol")
+    search_fields = PATIENT_SEARCH_FIELDS
+    autocomplete_fields = ("patient", "source_course")
+    readonly_fields = ("next_due_on", "overdue_after", "created_at")
+    inlines = (MaintenancePhaseInline,)
+
+    def save_related(self, request, form, formsets, change):
+        # Phases are saved with the inlines, after the plan: only then is the schedule known.
+        super().save_related(request, form, formsets, change)
+        refresh_plan(form.instance)
+
+    def get_queryset(self, request):
+        # __str__ names the patient (autocomplete results use it) and the list shows the
+        # protocol. A changelist ignores list_select_related once get_queryset has selected
+        # related rows, hence both here.
+        return super().get_queryset(request).select_related("patient", "protocol")
+
+    @admin.display(boolean=True)
+    def overdue(self, plan):
+        return plan.is_overdue

@@ -19,6 +19,7 @@ from django.utils import timezone
 from patients.models import TreatmentCourse
 from tmsclinic.roles import CLINICIAN, roles_of
 
+from .adherence import refresh_plan
 from .models import Appointment, Chair, Closure, OpeningHours, SessionRecord
 
 log = logging.getLogger(__name__)
@@ -329,10 +330,20 @@ def reschedule_appointment(appointment, *, chair, starts_at, by):
 LIVE_BEFORE_SESSION = (Appointment.Status.BOOKED, Appointment.Status.CHECKED_IN)
 
 
+def _after_change(appointment):
+    """A maintenance session that changed moves its plan's due date, in the same transaction."""
+    if appointment.plan_id is not None:
+        refresh_plan(appointment.plan)
+
+
 def _locked(appointment, *, allowed, action):
     """Re-read the appointment under a row lock and check it may still be ``action``ed:
     two people clicking at once must not both act on it."""
-    current = Appointment.objects.select_for_update().select_related("patient", "clinic").get(pk=appointment.pk)
+    current = (
+        Appointment.objects.select_for_update(of=("self",))
+        .select_related("patient", "clinic", "plan__patient__home_clinic")
+        .get(pk=appointment.pk)
+    )
     if current.status not in allowed:
         raise AppointmentStateError(
             f"This appointment is {current.get_status_display().lower()} and cannot be {action}."
@@ -357,6 +368,7 @@ def cancel_appointment(appointment, *, by, reason=""):
         current.cancelled_at = timezone.now()
         current.cancel_reason = reason[:200]
         current.save(update_fields=["status", "cancelled_at", "cancel_reason", "updated_at"])
+        _after_change(current)
     return current
 
 
@@ -368,6 +380,7 @@ def complete_appointment(appointment, *, by, **record):
         current.technician = current.technician or by
         current.save(update_fields=["status", "technician", "updated_at"])
         SessionRecord.objects.create(appointment=current, operator=by, **record)
+        _after_change(current)
     return current
 
 
@@ -378,6 +391,7 @@ def mark_no_show(appointment, *, by):
             raise AppointmentStateError("This appointment has not started yet.")
         current.status = Appointment.Status.NO_SHOW
         current.save(update_fields=["status", "updated_at"])
+        _after_change(current)
     return current
 
 

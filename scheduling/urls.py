@@ -30,4 +30,7 @@ urlpatterns = [
     path("patients/", include("patients.urls")),
     path("patients/<uuid:uuid>/", views.patient, name="patient"),
     path("patients/<uuid:uuid>/courses/new/", views.start_course, name="start-course"),
+    # The "needs attention" worklist, and outcomes (PHQ-9, plans, reports): same namespace.
+    path("attention/", include("scheduling.attention_urls")),
+    path("", include("scheduling.outcomes_urls")),
 ]

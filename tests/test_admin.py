@@ -17,8 +17,11 @@ from patients.models import (
     CourseTemplate,
     MaintenancePhase,
     MaintenancePlan,
+    OutreachAttempt,
     Patient,
     PatientFlag,
+    PlanTemplate,
+    PlanTemplatePhase,
     Protocol,
     TreatmentCourse,
 )
@@ -113,6 +116,20 @@ def build_reminders(count):
     ]
 
 
+def build_plan_templates(count):
+    templates = [PlanTemplate.objects.create(name=f"Template {PlanTemplate.objects.count()}") for _ in range(count)]
+    for template in templates:
+        PlanTemplatePhase.objects.create(template=template, interval_days=14, visits=2)
+    return templates
+
+
+def build_outreach(count):
+    return [
+        OutreachAttempt.objects.create(flag=flag, channel="phone", outcome="reached", by=factories.UserFactory())
+        for flag in build_flags(count)
+    ]
+
+
 # How to make `count` rows of each model, each with its own related rows so that a query
 # per row would show.
 BUILDERS = {
@@ -131,6 +148,8 @@ BUILDERS = {
     Appointment: build_appointments,
     SessionRecord: lambda count: factories.SessionRecordFactory.create_batch(count, operator=factories.UserFactory()),
     Reminder: build_reminders,
+    PlanTemplate: build_plan_templates,
+    OutreachAttempt: build_outreach,
 }
 
 OUR_ADMINS = [
@@ -173,9 +192,10 @@ def assert_queries_do_not_grow(client, url, grow, django_assert_max_num_queries)
 
 def test_every_model_has_an_admin():
     ours = {*apps.get_app_config("patients").get_models(), *apps.get_app_config("scheduling").get_models()}
-    assert {model_admin.model for model_admin in OUR_ADMINS} == ours - {MaintenancePhase}
+    assert {model_admin.model for model_admin in OUR_ADMINS} == ours - {MaintenancePhase, PlanTemplatePhase}
     # Phases are edited inside their plan.
     assert [inline.model for inline in admin.site._registry[MaintenancePlan].inlines] == [MaintenancePhase]
+    assert [inline.model for inline in admin.site._registry[PlanTemplate].inlines] == [PlanTemplatePhase]
 
 
 @pytest.mark.parametrize("model_admin", OUR_ADMINS, ids=label)

@@ -143,6 +143,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Every job works from database state, so a missed or repeated run is harmless.
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "tmsclinic.tasks.heartbeat", "schedule": 60.0},
+    "flag-overdue-patients": {"task": "scheduling.tasks.flag_overdue_patients", "schedule": 3600.0},
 }
 
 # --- Auth -----------------------------------------------------------------------------------
@@ -216,3 +217,11 @@ TMS_CONSULT_MINUTES = env.int("TMS_CONSULT_MINUTES", default=30)
 TMS_MT_RECHECK_EVERY = env.int("TMS_MT_RECHECK_EVERY", default=5)
 # Authorised sessions left at or below which staff are warned.
 TMS_AUTH_WARN_AT = env.int("TMS_AUTH_WARN_AT", default=3)
+# During maintenance, a PHQ-9 this many points above the end of the acute course, or a total
+# at or above TMS_WORSENING_TOTAL, raises a worsening-symptoms flag.
+TMS_WORSENING_RISE = env.int("TMS_WORSENING_RISE", default=5)
+TMS_WORSENING_TOTAL = env.int("TMS_WORSENING_TOTAL", default=10)
+# Two no-shows within this many days (or two in a row) raise a missed-appointments flag.
+TMS_MISSED_WINDOW_DAYS = env.int("TMS_MISSED_WINDOW_DAYS", default=60)
+# The address staff use, for links in e-mails.
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")

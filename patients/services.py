@@ -1,0 +1,133 @@
+"""Clinical operations on patients: the one way PHQ-9 answers and flags come in."""
+
+import logging
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from tmsclinic.roles import CLINICIAN
+
+from .models import ITEM_FIELDS, Assessment, MaintenancePlan, Patient, PatientFlag
+
+log = logging.getLogger(__name__)
+
+
+def raise_flag(*, patient, kind, detail="", plan=None, due_on=None):
+    """Open a flag, or add to the detail of the open flag of that kind (at most one is open).
+
+    Returns (flag, created). Safe against a concurrent raise: the partial unique constraint
+    refuses the second insert, which then finds and updates the first.
+    """
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            return PatientFlag.objects.create(patient=patient, kind=kind, detail=detail, plan=plan, due_on=due_on,
+                                              raised_at=now), True
+    except IntegrityError:
+        flag = PatientFlag.objects.select_for_update().get(patient=patient, kind=kind, resolved_at__isnull=True)
+        if detail:
+            flag.detail = f"{flag.detail}\n{detail}".strip()
+            flag.save(update_fields=["detail"])
+        return flag, False
+
+
+def resolve_flag(flag, *, by=None, note=""):
+    """Resolve an open flag; ``by=None`` records that the system resolved it."""
+    updated = PatientFlag.objects.filter(pk=flag.pk, resolved_at__isnull=True).update(
+        resolved_at=timezone.now(), resolved_by=by, resolution_note=note
+    )
+    return updated == 1
+
+
+def _clinicians_to_alert(patient):
+    if patient.primary_clinician_id and patient.primary_clinician.email:
+        return [patient.primary_clinician.email]
+    # No named clinician: every clinician hears about it rather than nobody.
+    return list(
+        get_user_model().objects.filter(groups__name=CLINICIAN, is_active=True).exclude(email="")
+        .values_list("email", flat=True)
+    )
+
+
+def _send_safety_alert(patient_pk):
+    patient = Patient.objects.select_related("primary_clinician").get(pk=patient_pk)
+    recipients = _clinicians_to_alert(patient)
+    if not recipients:
+        log.error("safety flag for patient %s: no clinician has an e-mail address", patient_pk)
+        return
+    link = settings.SITE_URL.rstrip("/") + reverse("staff:patient", args=[patient.uuid])
+    # No clinical detail in the message: e-mail is not a safe place for it. The link needs a login.
+    send_mail(
+        subject="TMS Clinic: a patient's answers need review today",
+        message=(
+            "A patient answered PHQ-9 question 9 (thoughts of being better off dead or of self-harm) "
+            "above “not at all”. Please review today.\n\n" + link
+        ),
+        from_email=None,
+        recipient_list=recipients,
+    )
+
+
+def _worsening(assessment, plan):
+    """Why this score counts as worsening during maintenance, or None."""
+    if assessment.total >= settings.TMS_WORSENING_TOTAL:
+        return f"PHQ-9 {assessment.total} during maintenance (≥ {settings.TMS_WORSENING_TOTAL})"
+    end_of_acute = (
+        Assessment.objects.filter(patient=assessment.patient, taken_at__date__lte=plan.started_on)
+        .order_by("-taken_at").first()
+    )
+    if end_of_acute and assessment.total - end_of_acute.total >= settings.TMS_WORSENING_RISE:
+        return f"PHQ-9 rose from {end_of_acute.total} at the end of the acute course to {assessment.total}"
+    return None
+
+
+def record_assessment(*, patient, items, source, by=None, difficulty=None, taken_at=None):
+    """Store a PHQ-9 and act on it, whatever the path (staff form, portal, admin).
+
+    Item 9 above 0 raises a safety flag in the same transaction and e-mails the clinician as
+    soon as it commits. During maintenance a worsening score raises a worsening flag.
+    """
+    items = list(items)
+    if len(items) != len(ITEM_FIELDS) or not all(isinstance(v, int) and 0 <= v <= 3 for v in items):
+        raise ValidationError("A PHQ-9 needs an answer from 0 to 3 to each of its nine questions.")
+    assessment = Assessment(
+        patient=patient, source=source, entered_by=by, difficulty=difficulty,
+        taken_at=taken_at or timezone.now(), **dict(zip(ITEM_FIELDS, items, strict=True)),
+    )
+    with transaction.atomic():
+        assessment.save()
+        if assessment.endorses_self_harm:
+            answer = ("", "several days", "more than half the days", "nearly every day")[assessment.item_9]
+            raise_flag(patient=patient, kind=PatientFlag.Kind.SAFETY,
+                       detail=f"PHQ-9 item 9 answered “{answer}” on {assessment.taken_at:%Y-%m-%d}.")
+            transaction.on_commit(lambda: _send_safety_alert(patient.pk))
+        plan = patient.maintenance_plans.filter(status=MaintenancePlan.Status.ACTIVE).first()
+        reason = _worsening(assessment, plan) if plan else None
+        if reason:
+            raise_flag(patient=patient, kind=PatientFlag.Kind.WORSENING_SYMPTOMS, detail=reason, plan=plan)
+    return assessment
+
+
+def course_outcome(course, assessments):
+    """Baseline, latest, response (≥ 50 % drop) and remission (< 5) for a course, from the
+    patient's assessments (any order). The baseline is the last score on or before the start
+    date, else the first during the course; the course runs until it ended, or until now."""
+    ordered = sorted(assessments, key=lambda a: a.taken_at)
+    before = [a for a in ordered if a.taken_at.date() <= course.start_date]
+    end = course.ended_on
+    during = [a for a in ordered if a.taken_at.date() > course.start_date and (end is None or a.taken_at.date() <= end)]
+    baseline = before[-1] if before else (during[0] if during else None)
+    latest = during[-1] if during else None
+    if baseline is None or latest is None or latest is baseline:
+        return {"baseline": baseline, "latest": latest, "response": False, "remission": False}
+    return {
+        "baseline": baseline,
+        "latest": latest,
+        "response": baseline.total > 0 and latest.total <= baseline.total / 2,
+        "remission": latest.total < 5,
+    }

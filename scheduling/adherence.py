@@ -1,0 +1,156 @@
+"""Keeping maintenance patients on schedule: plans' next due dates, and the flags raised for
+everyone who falls off. The flag job is set-based: a fixed number of statements whatever the
+number of plans, safe to run twice or in two workers at once."""
+
+import datetime
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from patients.models import MaintenancePhase, MaintenancePlan, Patient, PatientFlag
+
+from .models import Appointment
+
+SYSTEM_RESOLVED = "Back on schedule: resolved by the system."
+
+
+def refresh_plan(plan):
+    """Recompute a plan's ``next_due_on`` and ``overdue_after`` from its completed sessions,
+    and resolve its overdue flag when it is no longer overdue. Call it inside the transaction
+    that changed the sessions."""
+    clinic = plan.patient.home_clinic
+    phases = list(plan.phases.all())
+    starts = (
+        Appointment.objects.filter(plan=plan, status=Appointment.Status.COMPLETED)
+        .order_by("starts_at").values_list("starts_at", flat=True)
+    )
+    days = [clinic.local(moment).date() for moment in starts]
+    completed, last_visit_on = plan.visits_from_sessions(days, phases)
+    plan.refresh_schedule(completed_visits=completed, last_visit_on=last_visit_on, time_zone=clinic.time_zone,
+                          phases=phases)
+    plan.save(update_fields=["next_due_on", "overdue_after"])
+    if not plan.is_overdue:
+        PatientFlag.objects.filter(patient=plan.patient_id, kind=PatientFlag.Kind.OVERDUE_MAINTENANCE,
+                                   resolved_at__isnull=True).update(resolved_at=timezone.now(),
+                                                                     resolution_note=SYSTEM_RESOLVED)
+    return plan
+
+
+def start_plan(*, patient, protocol, template, started_on, grace_days=None, source_course=None, phases=None):
+    """Start a maintenance plan from a template; its phases are copied so they can be edited
+    for this patient (pass ``phases`` as (interval_days, sessions_per_visit, visits) to
+    override them)."""
+    if phases is None:
+        phases = [(p.interval_days, p.sessions_per_visit, p.visits) for p in template.phases.all()]
+    with transaction.atomic():
+        plan = MaintenancePlan.objects.create(
+            patient=patient, protocol=protocol, template=template, source_course=source_course,
+            started_on=started_on, grace_days=template.grace_days if grace_days is None else grace_days,
+        )
+        MaintenancePhase.objects.bulk_create(
+            MaintenancePhase(plan=plan, order=order, interval_days=interval, sessions_per_visit=sessions, visits=visits)
+            for order, (interval, sessions, visits) in enumerate(phases)
+        )
+        return refresh_plan(plan)
+
+
+def pause_plan(plan, *, until=None):
+    """Pause a plan (hospital stay, travel): nothing is due before ``until``; with no date
+    it is paused until someone resumes it."""
+    with transaction.atomic():
+        plan.status, plan.paused_until = MaintenancePlan.Status.PAUSED, until
+        plan.save(update_fields=["status", "paused_until"])
+        return refresh_plan(plan)
+
+
+def resume_plan(plan):
+    with transaction.atomic():
+        plan.status = MaintenancePlan.Status.ACTIVE
+        plan.save(update_fields=["status"])
+        return refresh_plan(plan)
+
+
+def end_plan(plan, *, reason, on=None):
+    with transaction.atomic():
+        plan.status, plan.end_reason = MaintenancePlan.Status.ENDED, reason[:200]
+        plan.ended_on = on or plan.patient.home_clinic.today()
+        plan.save(update_fields=["status", "end_reason", "ended_on"])
+        return refresh_plan(plan)
+
+
+def _table(model):
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _when(moment):
+    return connection.ops.adapt_datetimefield_value(moment)
+
+
+RAISE_OVERDUE = """
+INSERT INTO {flag} (patient_id, kind, detail, plan_id, due_on, raised_at, resolution_note)
+SELECT plan.patient_id, %s, '', plan.id, plan.next_due_on, %s, ''
+FROM {plan} plan JOIN {patient} patient ON patient.id = plan.patient_id
+WHERE plan.status = %s AND plan.overdue_after <= %s AND patient.status = %s
+  AND NOT EXISTS (
+    SELECT 1 FROM {flag} flag
+    WHERE flag.patient_id = plan.patient_id AND flag.kind = %s
+      AND (flag.resolved_at IS NULL OR (flag.plan_id = plan.id AND flag.due_on = plan.next_due_on)))
+ON CONFLICT DO NOTHING
+"""
+
+# Two no-shows in a row, or two within the window, since the patient's last such flag.
+RAISE_MISSED = """
+INSERT INTO {flag} (patient_id, kind, detail, raised_at, resolution_note)
+SELECT recent.patient_id, %s, '', %s, ''
+FROM (
+  SELECT appointment.patient_id, appointment.status, appointment.starts_at,
+         ROW_NUMBER() OVER (PARTITION BY appointment.patient_id ORDER BY appointment.starts_at DESC) AS recency
+  FROM {appointment} appointment
+  WHERE appointment.status IN (%s, %s) AND appointment.starts_at <= %s
+) recent
+WHERE recent.status = %s
+  AND recent.starts_at > COALESCE(
+    (SELECT MAX(flag.raised_at) FROM {flag} flag WHERE flag.patient_id = recent.patient_id AND flag.kind = %s), %s)
+GROUP BY recent.patient_id
+HAVING SUM(CASE WHEN recent.recency <= 2 THEN 1 ELSE 0 END) >= 2
+    OR SUM(CASE WHEN recent.starts_at >= %s THEN 1 ELSE 0 END) >= 2
+ON CONFLICT DO NOTHING
+"""
+
+EPOCH = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
+
+
+def flag_overdue_patients(now=None):
+    """Raise overdue-maintenance and missed-appointments flags for everyone who has fallen
+    off schedule, and resolve overdue flags of patients back on it. Returns how many flags
+    were raised and resolved."""
+    now = now or timezone.now()
+    overdue = PatientFlag.Kind.OVERDUE_MAINTENANCE
+    missed = PatientFlag.Kind.MISSED_APPOINTMENTS
+    tables = {"flag": _table(PatientFlag), "plan": _table(MaintenancePlan), "patient": _table(Patient),
+              "appointment": _table(Appointment)}
+    with transaction.atomic():
+        # A pause with an end date has already moved the plan's due date; it just ends.
+        MaintenancePlan.objects.filter(status=MaintenancePlan.Status.PAUSED, paused_until__lt=now.date()).update(
+            status=MaintenancePlan.Status.ACTIVE
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(RAISE_OVERDUE.format(**tables), [
+                overdue, _when(now), MaintenancePlan.Status.ACTIVE, _when(now), Patient.Status.ACTIVE, overdue,
+            ])
+            raised = cursor.rowcount
+            cursor.execute(RAISE_MISSED.format(**tables), [
+                missed, _when(now), Appointment.Status.COMPLETED, Appointment.Status.NO_SHOW, _when(now),
+                Appointment.Status.NO_SHOW, missed, _when(EPOCH),
+                _when(now - datetime.timedelta(days=settings.TMS_MISSED_WINDOW_DAYS)),
+            ])
+            raised += cursor.rowcount
+        resolved = (
+            PatientFlag.objects.filter(kind=overdue, resolved_at__isnull=True)
+            .filter(Q(plan__isnull=True) | ~Q(plan__status=MaintenancePlan.Status.ACTIVE)
+                    | Q(plan__overdue_after__isnull=True) | Q(plan__overdue_after__gt=now))
+            .update(resolved_at=now, resolution_note=SYSTEM_RESOLVED)
+        )
+    return {"raised": raised, "resolved": resolved}
