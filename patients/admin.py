@@ -23,6 +23,7 @@ from .models import (
     Protocol,
     TreatmentCourse,
 )
+from .services import record_assessment
 
 PATIENT_SEARCH_FIELDS = ("patient__mrn", "patient__first_name", "patient__last_name")
 
@@ -128,11 +129,19 @@ class AssessmentAdmin(admin.ModelAdmin):
         ("Score", {"fields": ("total", "band", "source", "entered_by")}),
     )
 
+    def has_change_permission(self, request, obj=None):
+        # A clinical record: a correction is a new assessment, never an edit.
+        return False
+
     def save_model(self, request, obj, form, change):
-        if not change:
-            obj.entered_by = request.user
-        # Model.save() computes the total and band.
-        super().save_model(request, obj, form, change)
+        # record_assessment is the one way in: it scores, and raises the safety flag and
+        # e-mails the clinician for item 9 whatever the path.
+        saved = record_assessment(
+            patient=obj.patient, items=obj.items, source=Assessment.Source.STAFF, by=request.user,
+            difficulty=obj.difficulty, taken_at=obj.taken_at,
+        )
+        obj.pk, obj.total, obj.band, obj.entered_by = saved.pk, saved.total, saved.band, saved.entered_by
+        obj._state.adding = False
 
 
 class FlagStatusFilter(admin.SimpleListFilter):
