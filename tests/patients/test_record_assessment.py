@@ -78,10 +78,13 @@ def test_no_email_is_sent_if_the_assessment_is_rolled_back(patient, django_captu
     from django.db import transaction
 
     staff_user(role="Clinician", username="c1", email="c1@clinic.test")
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        with pytest.raises(RuntimeError), transaction.atomic():
-            record(patient, with_item_9(2))
-            raise RuntimeError("the surrounding request failed")
+    with (
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        record(patient, with_item_9(2))
+        raise RuntimeError("the surrounding request failed")
     assert callbacks == [] and mail.outbox == []
     assert not PatientFlag.objects.exists()
 

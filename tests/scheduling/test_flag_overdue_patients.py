@@ -212,7 +212,8 @@ def test_the_query_count_does_not_depend_on_how_many_plans_are_overdue(weekly, c
         )
 
     add_overdue(10)
-    with travel(datetime.datetime(2027, 2, 1, tzinfo=UTC)), django_assert_num_queries(6) as few:  # 4 statements + savepoint
+    # Four statements and the savepoint around them.
+    with travel(datetime.datetime(2027, 2, 1, tzinfo=UTC)), django_assert_num_queries(6) as few:
         assert flag_overdue_patients()["raised"] == 10
     add_overdue(1000)
     with travel(datetime.datetime(2027, 2, 1, tzinfo=UTC)), django_assert_num_queries(len(few)):

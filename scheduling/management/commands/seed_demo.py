@@ -307,7 +307,7 @@ class DemoBuilder:
         if visits_stopped:
             self._maintenance(patient, calendar, protocol, course, days[-1], visits_stopped,
                               book_next=stage == ON_TIME and rng.random() < NEXT_VISIT_BOOKED_RATE,
-                              phq9=final)
+                              phq9_total=final)
 
     def _timeline(self, stage, today):
         """When the acute course started and, for maintenance patients, the day from which
@@ -369,7 +369,8 @@ class DemoBuilder:
         self.rows[TreatmentCourse].append(course)
         return course
 
-    def _maintenance(self, patient, calendar, protocol, course, course_ended_on, stopped, *, book_next, phq9):
+    def _maintenance(self, patient, calendar, protocol, course, course_ended_on, stopped, *, book_next,
+                     phq9_total):
         """An active plan from a week after the course, visits kept until ``stopped``, and
         the due dates the plan's own rule gives."""
         plan = MaintenancePlan(
@@ -383,6 +384,7 @@ class DemoBuilder:
             MaintenancePhase(plan=plan, order=order, interval_days=interval, visits=visits)
             for order, (interval, visits) in enumerate(MAINTENANCE_PHASES)
         ]
+        # Patients come up to a day early or two days late; a closed day moves the visit on.
         visit_days = []
         due = plan.started_on
         while (day := calendar.open_on_or_after(due + self.rng.randint(-1, 2) * ONE_DAY)) < stopped:
@@ -401,7 +403,7 @@ class DemoBuilder:
             visit = self._appointment(patient, calendar, calendar.seat(day), protocol,
                                       Appointment.Kind.MAINTENANCE, plan=plan,
                                       motor_threshold=course.motor_threshold)
-            self._phq9(patient, visit.starts_at, phq9)
+            self._phq9(patient, visit.starts_at, phq9_total)
         if book_next:
             day = calendar.open_on_or_after(max(plan.next_due_on, calendar.today + ONE_DAY))
             self._appointment(patient, calendar, calendar.seat(day), protocol,
@@ -602,7 +604,7 @@ class Command(BaseCommand):
 
     def _report(self, builder, patients, seed, now):
         clinics = ", ".join(
-            f"{calendar.clinic.name} ({calendar.clinic.time_zone}, {len(calendar.chairs)} chairs in use)"
+            f"{calendar.clinic.name} ({calendar.clinic.time_zone}, {len(calendar.chairs)} chairs in service)"
             for calendar in builder.calendars
         )
         self.stdout.write(self.style.SUCCESS(f"Seeded {patients} demo patients (seed {seed}) in {clinics}."))
