@@ -300,6 +300,8 @@ class MaintenancePlan(models.Model):
                 condition=Q(status="active"),
                 name="plan_overdue_after_active",
             ),
+            # The same job ends pauses whose date has passed.
+            models.Index(fields=["paused_until"], condition=Q(status="paused"), name="plan_paused_until"),
         ]
 
     def __str__(self):

@@ -100,7 +100,9 @@ WHERE plan.status = %s AND plan.overdue_after <= %s AND patient.status = %s
 ON CONFLICT DO NOTHING
 """
 
-# Two no-shows in a row, or two within the window, since the patient's last such flag.
+# Two no-shows in a row, or two within the window, since the patient's last such flag. Only
+# patients with a no-show in the last year are looked at (a partial index finds them), so the
+# statement costs what the recent no-shows cost, not what the whole appointment history does.
 RAISE_MISSED = """
 INSERT INTO {flag} (patient_id, kind, detail, raised_at, resolution_note)
 SELECT recent.patient_id, %s, '', %s, ''
@@ -109,6 +111,9 @@ FROM (
          ROW_NUMBER() OVER (PARTITION BY appointment.patient_id ORDER BY appointment.starts_at DESC) AS recency
   FROM {appointment} appointment
   WHERE appointment.status IN (%s, %s) AND appointment.starts_at <= %s
+    AND appointment.patient_id IN (
+      SELECT missed.patient_id FROM {appointment} missed
+      WHERE missed.status = %s AND missed.starts_at > %s AND missed.starts_at <= %s)
 ) recent
 WHERE recent.status = %s
   AND recent.starts_at > COALESCE(
@@ -118,6 +123,7 @@ HAVING SUM(CASE WHEN recent.recency <= 2 THEN 1 ELSE 0 END) >= 2
     OR SUM(CASE WHEN recent.starts_at >= %s THEN 1 ELSE 0 END) >= 2
 ON CONFLICT DO NOTHING
 """
+MISSED_LOOKBACK = datetime.timedelta(days=365)
 
 EPOCH = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
 
@@ -143,6 +149,7 @@ def flag_overdue_patients(now=None):
             raised = cursor.rowcount
             cursor.execute(RAISE_MISSED.format(**tables), [
                 missed, _when(now), Appointment.Status.COMPLETED, Appointment.Status.NO_SHOW, _when(now),
+                Appointment.Status.NO_SHOW, _when(now - MISSED_LOOKBACK), _when(now),
                 Appointment.Status.NO_SHOW, missed, _when(EPOCH),
                 _when(now - datetime.timedelta(days=settings.TMS_MISSED_WINDOW_DAYS)),
             ])

@@ -226,6 +226,8 @@ class Appointment(models.Model):
             models.Index(fields=["clinic", "starts_at"], name="appt_clinic_start"),
             # Patient page and maintenance recompute.
             models.Index(fields=["patient", "starts_at"], name="appt_patient_start"),
+            # flag_overdue_patients: recent no-shows.
+            models.Index(fields=["starts_at"], condition=Q(status="no_show"), name="appt_no_show_start"),
         ]
         constraints = [
             models.CheckConstraint(

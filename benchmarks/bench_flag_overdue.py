@@ -1,0 +1,69 @@
+"""flag_overdue_patients over the active plans of a seed_demo clinic (100 000 patients by
+default; BENCH_PATIENTS changes it), against the floor: one hand-written SQL statement that
+raises the same overdue flags."""
+
+import os
+import time
+
+from harness import report, throwaway_database
+
+PATIENTS = int(os.environ.get("BENCH_PATIENTS", "100000"))
+
+FLOOR = """
+INSERT INTO patients_patientflag (patient_id, kind, detail, plan_id, due_on, raised_at, resolution_note)
+SELECT patient_id, 'overdue_maintenance', '', id, next_due_on, %s, ''
+FROM patients_maintenanceplan WHERE status = 'active' AND overdue_after <= %s
+"""
+
+
+def timed(function, reset, repeat=5):
+    timings = []
+    for _ in range(repeat):
+        reset()
+        started = time.perf_counter()
+        function()
+        timings.append(time.perf_counter() - started)
+    return sorted(timings)[len(timings) // 2]
+
+
+def main():
+    with throwaway_database():
+        from django.core.management import call_command
+        from django.db import connection, transaction
+        from django.utils import timezone
+
+        from patients.models import MaintenancePlan, PatientFlag
+        from scheduling.adherence import flag_overdue_patients
+
+        started = time.perf_counter()
+        call_command("seed_demo", patients=PATIENTS, seed=1, verbosity=0)
+        seeded = time.perf_counter() - started
+        now = timezone.now()
+        active = MaintenancePlan.objects.filter(status="active").count()
+        overdue = MaintenancePlan.objects.filter(status="active", overdue_after__lte=now).count()
+
+        def reset():
+            PatientFlag.objects.filter(kind=PatientFlag.Kind.OVERDUE_MAINTENANCE).delete()
+
+        def floor():
+            with transaction.atomic(), connection.cursor() as cursor:
+                when = connection.ops.adapt_datetimefield_value(now)
+                cursor.execute(FLOOR, [when, when])
+
+        def task():
+            flag_overdue_patients(now=now)
+
+        floor_time, task_time = timed(floor, reset), timed(task, reset)
+        raised = PatientFlag.objects.filter(kind=PatientFlag.Kind.OVERDUE_MAINTENANCE).count()
+        report(f"flag_overdue_patients over a seed_demo clinic of {PATIENTS} patients", [
+            ("seed_demo time (s)", f"{seeded:.1f}"),
+            ("active plans / overdue", f"{active} / {overdue}"),
+            ("overdue flags raised by the task", raised),
+            ("floor: one INSERT ... SELECT (ms)", f"{floor_time * 1000:.1f}"),
+            ("flag_overdue_patients (ms)", f"{task_time * 1000:.1f}"),
+            ("ratio to the floor (target: within 3x)", f"{task_time / floor_time:.2f}x"),
+        ])
+
+
+if __name__ == "__main__":
+    main()
