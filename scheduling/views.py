@@ -17,7 +17,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from patients.models import MaintenancePlan, Patient, TreatmentCourse
 from tmsclinic.roles import CLINIC_ADMIN, CLINICIAN, FRONT_DESK, TECHNICIAN, roles_of, staff_required
 
-from . import services
+from . import outcomes, services
 from .forms import BookingForm, CancelForm, RescheduleForm, SessionRecordForm, StartCourseForm
 from .models import Appointment, Chair, Clinic
 from .services import AppointmentStateError, SlotUnavailable
@@ -397,10 +397,9 @@ def _course_summary(course):
 @staff_required
 def patient(request, uuid):
     person = get_object_or_404(Patient.objects.select_related("home_clinic", "primary_clinician"), uuid=uuid)
-    course = (
-        person.courses.filter(status=TreatmentCourse.Status.ACTIVE).select_related("protocol")
-        .order_by("-start_date").first()
-    )
+    # Every course, newest first: the outcomes need them all, and the one in progress is among them.
+    courses = list(person.courses.select_related("protocol").order_by("-start_date"))
+    course = next((c for c in courses if c.status == TreatmentCourse.Status.ACTIVE), None)
     now = timezone.now()
     base = Appointment.objects.filter(patient=person).select_related("clinic", "chair")
     upcoming = list(base.live().filter(starts_at__gte=now).order_by("starts_at")[:20])
@@ -413,6 +412,8 @@ def patient(request, uuid):
         "past": past,
         "can_book": bool(held & set(BOOKERS)),
         "can_start_course": CLINICIAN in held,
+        "can_manage_plans": CLINICIAN in held,
+        **outcomes.patient_outcomes(person, courses),
     })
 
 

@@ -1,0 +1,180 @@
+"""Charts drawn on the server as SVG with matplotlib, and the survival estimate they plot.
+
+Only matplotlib's object-oriented API is used (no pyplot): it keeps no global figure state,
+so concurrent requests cannot draw into each other's charts. Each drawn element that a
+reader (or a test) needs to find carries an SVG id (matplotlib's ``gid``).
+"""
+
+import datetime
+import io
+import itertools
+
+import matplotlib
+from django.utils.safestring import mark_safe
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+from matplotlib.figure import Figure
+from matplotlib.ticker import PercentFormatter
+from matplotlib.transforms import blended_transform_factory
+
+from patients.models import Assessment
+
+# Text stays <text> (small, searchable, read by screen readers) rather than glyph outlines,
+# and the ids matplotlib generates are the same on every render.
+matplotlib.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "tmsclinic", "font.size": 9})
+
+PHQ9_MAX = 27
+BAND_COLOURS = {
+    Assessment.Band.MINIMAL: "#e3f1e1",
+    Assessment.Band.MILD: "#f3f3d8",
+    Assessment.Band.MODERATE: "#fbe8cc",
+    Assessment.Band.MODERATELY_SEVERE: "#f8d7c6",
+    Assessment.Band.SEVERE: "#f1c4c4",
+}
+SCORE_COLOUR, SESSION_COLOUR, RESPONSE_COLOUR, REMISSION_COLOUR = "#1f4e8c", "#555555", "#b35c00", "#1b7a3a"
+GROUP_COLOURS = ("#1f4e8c", "#c0392b")
+DAYS_PER_MONTH = 365.25 / 12
+
+
+def phq9_bands():
+    """(band, lowest total, highest total) for each PHQ-9 severity band, mildest first."""
+    floors = sorted(Assessment.BAND_FLOORS)
+    return [
+        (band, floor, (floors[n + 1][0] - 1) if n + 1 < len(floors) else PHQ9_MAX)
+        for n, (floor, band) in enumerate(floors)
+    ]
+
+
+def _svg(figure):
+    buffer = io.StringIO()
+    # No creation date in the file: the same data gives the same SVG.
+    figure.savefig(buffer, format="svg", metadata={"Date": None})
+    svg = buffer.getvalue()
+    # Inline in HTML: drop the XML declaration and DOCTYPE that precede the <svg> element.
+    # Safe to mark: matplotlib escapes every text it writes into the SVG.
+    return mark_safe(svg[svg.index("<svg"):])  # noqa: S308
+
+
+def phq9_chart(*, scores, sessions, courses, maintenance_from, until):
+    """The PHQ-9 history as SVG.
+
+    ``scores``: (day, total) oldest first; ``sessions``: days of completed treatment sessions;
+    ``courses``: dicts with ``start``, ``end``, ``label``, and ``outcome`` from
+    ``patients.services.course_outcome`` plus ``latest_on`` (the day of its latest score);
+    ``maintenance_from``: the day the maintenance plan started, or None; ``until``: the last
+    day the chart shows (usually today).
+    """
+    # Fixed margins rather than a layout engine, which would draw the figure twice: room on
+    # the right for the band names and below for the dates and the legend.
+    figure = Figure(figsize=(7.2, 3.3))
+    figure.subplots_adjust(left=0.08, right=0.8, top=0.97, bottom=0.28)
+    axes = figure.add_subplot()
+    days = [day for day, _ in scores]
+    first = min([*days, *sessions, *(course["start"] for course in courses)])
+    last = max(until, maintenance_from or until)
+    axes.set_xlim(first - datetime.timedelta(days=3), last + datetime.timedelta(days=3))
+    axes.set_ylim(0, PHQ9_MAX)
+    axes.set_ylabel("PHQ-9 total")
+    axes.set_yticks([0, 5, 10, 15, 20, 27])
+
+    label_at_right = blended_transform_factory(axes.transAxes, axes.transData)
+    for band, low, high in phq9_bands():
+        # Half a point either side, so that each whole score sits inside its own band.
+        axes.axhspan(max(low - 0.5, 0), min(high + 0.5, PHQ9_MAX), color=BAND_COLOURS[band], zorder=0,
+                     gid=f"phq9-band-{band}")
+        axes.text(1.01, (low + high) / 2, band.label, transform=label_at_right, va="center", fontsize=8,
+                  gid=f"phq9-band-label-{band}")
+
+    for n, course in enumerate(courses):
+        axes.axvspan(course["start"], course["end"], color="#8c8c8c", alpha=0.12, zorder=1,
+                     gid=f"phq9-course-{n}")
+        axes.text(course["start"], 26, f" {course['label']}", fontsize=8, va="top", gid=f"phq9-course-label-{n}")
+        outcome = course["outcome"]
+        if outcome["baseline"] is not None:
+            axes.hlines(outcome["baseline"].total / 2, course["start"], course["end"], colors=RESPONSE_COLOUR,
+                        linestyles="dashed", linewidth=0.8, zorder=2, gid=f"phq9-response-threshold-{n}",
+                        label="Half the course's baseline")
+        latest_point = (course["latest_on"], outcome["latest"].total) if outcome["latest"] else None
+        reached = [name for name in ("response", "remission") if outcome[name]]
+        if reached:
+            axes.annotate(" and ".join(reached).capitalize(), latest_point, xytext=(8, 8), textcoords="offset points",
+                          fontsize=8, zorder=7, gid=f"phq9-outcome-label-{n}")
+        if outcome["response"]:
+            axes.plot(*latest_point, marker="v", markersize=11, color=RESPONSE_COLOUR, linestyle="none", zorder=4,
+                      label="Response (≥ 50% drop)", gid=f"phq9-response-{n}")
+        if outcome["remission"]:
+            axes.plot(*latest_point, marker="*", markersize=13, color=REMISSION_COLOUR, linestyle="none", zorder=5,
+                      label="Remission (< 5)", gid=f"phq9-remission-{n}")
+
+    if maintenance_from is not None:
+        axes.axvline(maintenance_from, color=SESSION_COLOUR, linestyle="dotted", zorder=2, gid="phq9-maintenance")
+        axes.text(maintenance_from, 26, " Maintenance", fontsize=8, va="top", gid="phq9-maintenance-label")
+
+    if sessions:
+        # A rug along the bottom edge: one tick per completed session.
+        axes.vlines(sessions, 0, 0.05, transform=axes.get_xaxis_transform(), colors=SESSION_COLOUR,
+                    linewidth=0.8, zorder=3, label="Session", gid="phq9-sessions")
+    axes.plot(days, [total for _, total in scores], marker="o", color=SCORE_COLOUR, zorder=6, label="PHQ-9",
+              gid="phq9-scores")
+    locator = AutoDateLocator()
+    axes.xaxis.set_major_locator(locator)
+    axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    # Each course draws its own markers: one legend entry per kind.
+    handles, labels = axes.get_legend_handles_labels()
+    legend = dict(zip(labels, handles, strict=True))
+    figure.legend(legend.values(), legend.keys(), loc="lower center", ncols=3, frameon=False, fontsize=8)
+    return _svg(figure)
+
+
+def kaplan_meier(durations, events):
+    """Kaplan–Meier estimate of the share still event-free.
+
+    ``durations`` are follow-up times, ``events`` whether each ended in the event (True) or
+    was censored (False). Returns steps (time, survival, at risk just before it), starting
+    at (0, 1.0, n) and adding one at each time with an event. Someone censored at the time
+    of an event still counts as at risk then, the usual convention.
+    """
+    at_risk = len(durations)
+    survival = 1.0
+    steps = [(0, 1.0, at_risk)]
+    for time, group in itertools.groupby(sorted(zip(durations, events, strict=True)), key=lambda pair: pair[0]):
+        ended = [event for _, event in group]
+        if any(ended):
+            survival *= 1 - sum(ended) / at_risk
+            steps.append((time, survival, at_risk))
+        at_risk -= len(ended)
+    return steps
+
+
+def survival_at(steps, time):
+    """The estimate at ``time`` from ``kaplan_meier`` steps."""
+    return [survival for step_time, survival, _ in steps if step_time <= time][-1]
+
+
+def survival_chart(groups):
+    """Relapse-free survival by group as SVG. ``groups``: dicts with ``key``, ``label``,
+    ``durations`` (days), ``events`` and ``steps`` (from ``kaplan_meier``)."""
+    figure = Figure(figsize=(7, 3.4))
+    figure.subplots_adjust(left=0.1, right=0.97, top=0.96, bottom=0.24)
+    axes = figure.add_subplot()
+    longest = max((max(group["durations"], default=0) for group in groups), default=0) / DAYS_PER_MONTH
+    for colour, group in zip(GROUP_COLOURS, groups, strict=False):
+        if not group["durations"]:
+            continue
+        end = max(group["durations"]) / DAYS_PER_MONTH
+        times = [time / DAYS_PER_MONTH for time, _, _ in group["steps"]] + [end]
+        survival = [value for _, value, _ in group["steps"]]
+        axes.step(times, [*survival, survival[-1]], where="post", color=colour,
+                  label=f"{group['label']} (n = {len(group['durations'])})", gid=f"km-{group['key']}")
+        censored = [time for time, event in zip(group["durations"], group["events"], strict=True) if not event]
+        axes.plot([time / DAYS_PER_MONTH for time in censored],
+                  [survival_at(group["steps"], time) for time in censored],
+                  marker="|", markersize=8, color=colour, linestyle="none", gid=f"km-censored-{group['key']}")
+    for months in (3, 6, 12):
+        axes.axvline(months, color="#bbbbbb", linewidth=0.6, zorder=0)
+    axes.set_xlim(0, max(12.5, longest + 0.5))
+    axes.set_ylim(0, 1.02)
+    axes.yaxis.set_major_formatter(PercentFormatter(xmax=1))
+    axes.set_xlabel("Months since the maintenance plan started")
+    axes.set_ylabel("Relapse-free")
+    figure.legend(loc="lower center", ncols=2, frameon=False, fontsize=8)
+    return _svg(figure)
