@@ -72,9 +72,11 @@ class DayGrid:
             self.items.append((appointment, column[appointment.chair_id], top, bottom - top))
             covered.update((appointment.chair_id, row) for row in range(top, bottom))
         self.cells = []
+        now = timezone.now()
         for row, wall_clock in self.rows:
             moment = wall_clock.replace(tzinfo=clinic.tz)
-            if not any(opens <= moment < closes for opens, closes in intervals):
+            # Free time in the past, or outside opening hours, cannot be booked.
+            if moment < now or not any(opens <= moment < closes for opens, closes in intervals):
                 continue
             for chair in chairs:
                 if (chair.pk, row) not in covered:
