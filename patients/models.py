@@ -554,6 +554,8 @@ class PatientFlag(models.Model):
     snoozed_until = models.DateField(
         null=True, blank=True, help_text="Hidden from the worklist until this day"
     )
+    # Set when the flag went out in a clinician's daily digest, so it goes out once.
+    digested_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-raised_at"]

@@ -34,7 +34,7 @@ class ClinicForm(forms.ModelForm):
 
     class Meta:
         model = Clinic
-        fields = ("name", "time_zone", "address", "phone")
+        fields = ("name", "time_zone", "address", "phone", "reminder_day_before_at", "reminder_hours_before")
 
 
 class ChairInline(admin.TabularInline):
@@ -114,7 +114,7 @@ class AppointmentAdmin(admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("patient", "kind", "clinic", "chair", "technician", "course", "plan")}),
         ("Time", {"fields": ("starts_at", "ends_at", "clinic_local_time")}),
-        ("Status", {"fields": ("status", "checked_in_at", "cancelled_at", "cancel_reason")}),
+        ("Status", {"fields": ("status", "confirmed_at", "checked_in_at", "cancelled_at", "cancel_reason")}),
         ("Booking", {"fields": ("booked_via", "booked_by", "uuid", "created_at", "updated_at")}),
         (
             "Beyond the authorised sessions",

@@ -38,6 +38,13 @@ class Clinic(models.Model):
     )
     address = models.TextField(blank=True)
     phone = PhoneNumberField(blank=True)
+    # Reminder rules; empty means the installation's settings (TMS_REMINDER_*).
+    reminder_day_before_at = models.TimeField(
+        null=True, blank=True, help_text="Clinic time of the day-before reminder; empty for the default (17:00)"
+    )
+    reminder_hours_before = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Hours before the session for the last reminder; empty for the default (2)"
+    )
 
     class Meta:
         ordering = ["name"]
@@ -212,6 +219,7 @@ class Appointment(models.Model):
     )
     authorisation_override_note = models.CharField(max_length=200, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True, help_text="The patient confirmed from a reminder")
     checked_in_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -347,6 +355,7 @@ class Reminder(models.Model):
     scheduled_for = models.DateTimeField()
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
+    claimed_at = models.DateTimeField(null=True, blank=True, help_text="When a worker took it to send")
     last_error = models.TextField(blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -19,6 +19,7 @@ from django.utils import timezone
 from patients.models import TreatmentCourse
 from tmsclinic.roles import CLINICIAN, roles_of
 
+from . import reminders
 from .adherence import refresh_plan
 from .models import Appointment, Chair, Closure, OpeningHours, SessionRecord
 
@@ -249,7 +250,7 @@ def _book(*, patient, chair, starts_at, kind, booked_by, course, plan, via, dura
     if reason:
         raise SlotUnavailable(reason)
     approved_by = _check_authorisation(course, kind, override_by)
-    return Appointment.objects.create(
+    appointment = Appointment.objects.create(
         authorisation_override_by=approved_by,
         authorisation_override_note=override_note[:200] if approved_by else "",
         patient=patient,
@@ -263,6 +264,9 @@ def _book(*, patient, chair, starts_at, kind, booked_by, course, plan, via, dura
         booked_via=via,
         booked_by=booked_by if getattr(booked_by, "is_authenticated", False) else None,
     )
+    # The reminders outbox is written in the booking's own transaction.
+    reminders.arm(appointment)
+    return appointment
 
 
 def _duration_for(*, course, plan, duration):
@@ -313,6 +317,7 @@ def reschedule_appointment(appointment, *, chair, starts_at, by):
         old.cancelled_at = timezone.now()
         old.cancel_reason = "Rescheduled"
         old.save(update_fields=["status", "cancelled_at", "cancel_reason", "updated_at"])
+        reminders.disarm(old, "Rescheduled; the new time has its own reminders.")
         return _book(patient=old.patient, chair=chair, starts_at=starts_at, kind=old.kind, booked_by=by,
                      course=old.course, plan=old.plan, via=Appointment.Via.STAFF, duration=duration)
 
@@ -368,6 +373,7 @@ def cancel_appointment(appointment, *, by, reason=""):
         current.cancelled_at = timezone.now()
         current.cancel_reason = reason[:200]
         current.save(update_fields=["status", "cancelled_at", "cancel_reason", "updated_at"])
+        reminders.disarm(current, "The appointment was cancelled.")
         _after_change(current)
     return current
 

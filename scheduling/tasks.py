@@ -1,10 +1,38 @@
+"""Celery tasks. Each works from database state ("what is due and not done"), so a missed
+run catches up and a repeated or concurrent run changes nothing twice."""
+
 from celery import shared_task
 
-from . import adherence
+from . import adherence, reminders
+
+RETRY = {"autoretry_for": (Exception,), "retry_backoff": True, "max_retries": 3, "ignore_result": True}
 
 
-@shared_task(ignore_result=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=3)
+@shared_task(**RETRY)
 def flag_overdue_patients():
-    """Hourly (beat). Works from database state: a missed run catches up, a repeated or
-    concurrent run raises nothing twice."""
+    """Hourly: overdue-maintenance and missed-appointment flags."""
     return adherence.flag_overdue_patients()
+
+
+@shared_task(**RETRY)
+def send_due_reminders():
+    """Every minute: the reminders outbox."""
+    return reminders.send_due()
+
+
+@shared_task(**RETRY)
+def nudge_due_soon():
+    """Daily: "book your next session" for plans due soon with nothing booked."""
+    return reminders.nudge_due_soon()
+
+
+@shared_task(**RETRY)
+def mark_no_shows():
+    """Every 15 minutes: sessions still booked after their end become no-shows."""
+    return reminders.mark_no_shows()
+
+
+@shared_task(**RETRY)
+def send_staff_digest():
+    """Daily: each clinician hears of the flags raised since the last digest."""
+    return reminders.staff_digest()

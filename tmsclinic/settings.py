@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -147,6 +148,10 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "tmsclinic.tasks.heartbeat", "schedule": 60.0},
     "flag-overdue-patients": {"task": "scheduling.tasks.flag_overdue_patients", "schedule": 3600.0},
+    "send-due-reminders": {"task": "scheduling.tasks.send_due_reminders", "schedule": 60.0},
+    "mark-no-shows": {"task": "scheduling.tasks.mark_no_shows", "schedule": 15 * 60.0},
+    "nudge-due-soon": {"task": "scheduling.tasks.nudge_due_soon", "schedule": crontab(hour=15, minute=0)},
+    "staff-digest": {"task": "scheduling.tasks.send_staff_digest", "schedule": crontab(hour=12, minute=0)},
 }
 
 # --- Auth -----------------------------------------------------------------------------------
@@ -228,3 +233,22 @@ TMS_WORSENING_TOTAL = env.int("TMS_WORSENING_TOTAL", default=10)
 TMS_MISSED_WINDOW_DAYS = env.int("TMS_MISSED_WINDOW_DAYS", default=60)
 # The address staff use, for links in e-mails.
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
+# --- Reminders ------------------------------------------------------------------------------
+TMS_REMINDER_DAY_BEFORE_AT = env("TMS_REMINDER_DAY_BEFORE_AT", default="17:00")
+TMS_REMINDER_HOURS_BEFORE = env.int("TMS_REMINDER_HOURS_BEFORE", default=2)
+# No SMS between these clinic times: held until the end, unless that is after the session.
+TMS_QUIET_HOURS = env("TMS_QUIET_HOURS", default="21:00-08:00")
+TMS_REMINDER_MAX_ATTEMPTS = env.int("TMS_REMINDER_MAX_ATTEMPTS", default=5)
+# Days before a maintenance visit falls due that the "book your session" nudge goes out.
+TMS_DUE_SOON_DAYS = env.int("TMS_DUE_SOON_DAYS", default=5)
+# A session still booked this many minutes after its end becomes a no-show.
+TMS_AUTO_NO_SHOW_MINUTES = env.int("TMS_AUTO_NO_SHOW_MINUTES", default=30)
+# How long the confirm/cancel link in a reminder works.
+TMS_REMINDER_LINK_DAYS = env.int("TMS_REMINDER_LINK_DAYS", default=14)
+# Patients may cancel from a reminder up to this many hours before the session.
+TMS_CANCEL_NOTICE_HOURS = env.int("TMS_CANCEL_NOTICE_HOURS", default=24)
+TMS_SMS_BACKEND = env("TMS_SMS_BACKEND", default="scheduling.sms.ConsoleBackend")
+TMS_SMS_FILE_PATH = env("TMS_SMS_FILE_PATH", default=str(VAR_DIR / "sms.jsonl"))
+TWILIO_ACCOUNT_SID = env("TWILIO_ACCOUNT_SID", default="")
+TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN", default="")
+TWILIO_FROM = env("TWILIO_FROM", default="")

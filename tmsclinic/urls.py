@@ -12,4 +12,5 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("staff/", include("scheduling.urls")),
+    path("portal/", include("scheduling.portal_urls")),
 ]

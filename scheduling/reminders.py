@@ -1,0 +1,402 @@
+"""The reminders outbox: rows written with the booking, sent by a beat task exactly once.
+
+A ``Reminder`` row is written in the same transaction as the booking (``arm``), skipped in the
+same transaction as a cancellation (``disarm``), and sent by ``send_due`` which claims rows
+before sending them, so two workers never send the same one. Everything is decided from
+database state at send time: consent, quiet hours, whether the session has begun.
+"""
+
+import datetime
+import logging
+import smtplib
+import threading
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core import signing
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from patients.models import MaintenancePlan, Patient, PatientFlag
+from tmsclinic.roles import CLINICIAN
+
+from . import sms
+from .adherence import refresh_plan
+from .models import Appointment, Reminder
+
+log = logging.getLogger(__name__)
+
+LINK_SALT = "scheduling.reminder-link"
+STUCK_AFTER = datetime.timedelta(minutes=15)
+BATCH = 500
+
+
+# --- Rules, in the clinic's own time ---------------------------------------------------------
+
+
+def _time(text):
+    hours, minutes = text.split(":")
+    return datetime.time(int(hours), int(minutes))
+
+
+def quiet_hours():
+    start, end = settings.TMS_QUIET_HOURS.split("-")
+    return _time(start), _time(end)
+
+
+def in_quiet_hours(clinic, moment):
+    start, end = quiet_hours()
+    local = clinic.local(moment).time()
+    return local >= start or local < end if start > end else start <= local < end
+
+
+def end_of_quiet_hours(clinic, moment):
+    """The first moment after ``moment`` when quiet hours end, in the clinic's zone."""
+    _, end = quiet_hours()
+    local = clinic.local(moment)
+    day = local.date() if local.time() < end else local.date() + datetime.timedelta(days=1)
+    return datetime.datetime.combine(day, end, tzinfo=clinic.tz)
+
+
+def planned_times(appointment):
+    """(kind, when) for each reminder of an appointment: the day before at the clinic's
+    hour, and some hours before."""
+    clinic = appointment.clinic
+    at = clinic.reminder_day_before_at or _time(settings.TMS_REMINDER_DAY_BEFORE_AT)
+    hours = clinic.reminder_hours_before if clinic.reminder_hours_before is not None else (
+        settings.TMS_REMINDER_HOURS_BEFORE)
+    day_before = clinic.local(appointment.starts_at).date() - datetime.timedelta(days=1)
+    return [
+        (Reminder.Kind.DAY_BEFORE, datetime.datetime.combine(day_before, at, tzinfo=clinic.tz)),
+        (Reminder.Kind.HOURS_BEFORE, appointment.starts_at - datetime.timedelta(hours=hours)),
+    ]
+
+
+def channel_for(patient):
+    """The channel to use: the patient's preferred one if they consented to it and we have
+    the address, else the other consented one, else None."""
+    usable = {
+        Reminder.Channel.EMAIL: patient.email_consent and bool(patient.email),
+        Reminder.Channel.SMS: patient.sms_consent and bool(patient.phone),
+    }
+    preferred = patient.preferred_channel
+    for channel in (preferred, *(c for c in usable if c != preferred)):
+        if usable.get(channel):
+            return channel
+    return None
+
+
+def _fit_quiet_hours(clinic, channel, when, deadline):
+    """Move an SMS out of quiet hours to the morning; None when the morning is too late."""
+    if channel != Reminder.Channel.SMS or not in_quiet_hours(clinic, when):
+        return when
+    morning = end_of_quiet_hours(clinic, when)
+    return morning if morning < deadline else None
+
+
+# --- Arming and disarming (inside the booking's transaction) ---------------------------------
+
+
+def arm(appointment, now=None):
+    """Write the appointment's reminder rows. Reminders that can no longer go out are written
+    as skipped with the reason, so the delivery log tells staff why nothing was sent."""
+    now = now or timezone.now()
+    patient = appointment.patient
+    channel = channel_for(patient)
+    rows = []
+    for kind, when in planned_times(appointment):
+        row = Reminder(appointment=appointment, kind=kind, channel=channel or patient.preferred_channel,
+                       scheduled_for=when)
+        if channel is None:
+            row.status, row.last_error = Reminder.Status.SKIPPED, "The patient has not agreed to be contacted."
+        elif when <= now or when >= appointment.starts_at:
+            row.status, row.last_error = Reminder.Status.SKIPPED, "Booked after this reminder was due."
+        else:
+            fitted = _fit_quiet_hours(appointment.clinic, channel, when, appointment.starts_at)
+            if fitted is None:
+                row.status, row.last_error = Reminder.Status.SKIPPED, "It would fall in quiet hours."
+            else:
+                row.scheduled_for = fitted
+        rows.append(row)
+    Reminder.objects.bulk_create(rows)
+    if any(row.status == Reminder.Status.PENDING and row.scheduled_for <= now + datetime.timedelta(minutes=1)
+           for row in rows):
+        enqueue_after_commit("scheduling.tasks.send_due_reminders")
+    return rows
+
+
+def disarm(appointment, reason):
+    return Reminder.objects.filter(appointment=appointment, status=Reminder.Status.PENDING).update(
+        status=Reminder.Status.SKIPPED, last_error=reason
+    )
+
+
+def enqueue_after_commit(task_name):
+    """Ask a worker to run a task soon, once the transaction commits, from a background
+    thread: a broker that is down or hangs never slows or fails the request. Nothing is lost
+    if the message never arrives; beat runs the same task from database state every minute."""
+
+    def publish():
+        from tmsclinic.celery import app
+
+        try:
+            app.send_task(task_name, retry=False)
+        except Exception:  # the broker is down: beat will run the task anyway
+            log.warning("could not enqueue %s; beat will run it", task_name, exc_info=True)
+
+    transaction.on_commit(lambda: threading.Thread(target=publish, daemon=True).start())
+
+
+# --- Messages ---------------------------------------------------------------------------------
+
+
+def link_for(appointment):
+    """A signed, expiring link to confirm or cancel without logging in."""
+    token = signing.dumps(str(appointment.uuid), salt=LINK_SALT)
+    return settings.SITE_URL.rstrip("/") + reverse("portal:reminder-link", args=[token])
+
+
+def appointment_from_link(token):
+    """The appointment a link is for, or None when the link is forged or expired."""
+    try:
+        value = signing.loads(token, salt=LINK_SALT, max_age=datetime.timedelta(days=settings.TMS_REMINDER_LINK_DAYS))
+    except signing.BadSignature:
+        return None
+    return Appointment.objects.select_related("clinic", "chair").filter(uuid=value).first()
+
+
+def _context(reminder):
+    if reminder.appointment_id:
+        appointment = reminder.appointment
+        clinic = appointment.clinic
+        return {
+            "clinic": clinic,
+            "local_start": clinic.local(appointment.starts_at),
+            "link": link_for(appointment),
+            "kind": reminder.kind,
+        }
+    clinic = reminder.plan.patient.home_clinic
+    return {"clinic": clinic, "due_on": reminder.due_on, "kind": reminder.kind}
+
+
+def render(reminder):
+    """(subject, text, html or None). No clinical detail: clinic, date, time, address, link."""
+    context = _context(reminder)
+    name = "maintenance_due" if reminder.kind == Reminder.Kind.MAINTENANCE_DUE else "appointment_reminder"
+    if reminder.channel == Reminder.Channel.SMS:
+        return None, render_to_string(f"emails/{name}.sms.txt", context).strip(), None
+    subject = render_to_string(f"emails/{name}.subject.txt", context).strip()
+    return subject, render_to_string(f"emails/{name}.txt", context), render_to_string(f"emails/{name}.html", context)
+
+
+# --- Sending ----------------------------------------------------------------------------------
+
+
+def _claim(now):
+    """Take up to BATCH due rows for this worker: locked rows another worker holds are
+    skipped (PostgreSQL), and SQLite's IMMEDIATE transactions serialise the claim."""
+    with transaction.atomic():
+        ids = list(
+            Reminder.objects.filter(status=Reminder.Status.PENDING, scheduled_for__lte=now)
+            .order_by("scheduled_for")
+            .select_for_update(skip_locked=True)
+            .values_list("pk", flat=True)[:BATCH]
+        )
+        Reminder.objects.filter(pk__in=ids, status=Reminder.Status.PENDING).update(
+            status=Reminder.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1
+        )
+    return ids
+
+
+def _why_not(reminder, now):
+    """Why a claimed reminder must not go out now, or None."""
+    appointment = reminder.appointment
+    patient = appointment.patient if appointment else reminder.plan.patient
+    if patient.status != Patient.Status.ACTIVE:
+        return "The patient is discharged."
+    if channel_for(patient) != reminder.channel:
+        return "The patient withdrew consent or changed how to be contacted."
+    if appointment is not None:
+        if appointment.status not in (Appointment.Status.BOOKED, Appointment.Status.CHECKED_IN):
+            return f"The appointment is {appointment.get_status_display().lower()}."
+        if appointment.starts_at <= now:
+            return "The session had already begun."
+    elif reminder.plan.status != MaintenancePlan.Status.ACTIVE or reminder.plan.next_due_on != reminder.due_on:
+        return "The plan changed since."
+    return None
+
+
+TRANSIENT_MAIL_ERRORS = (ConnectionError, TimeoutError, smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError)
+
+
+def _deliver(reminder, connection, sms_backend):
+    subject, text, html = render(reminder)
+    if reminder.channel == Reminder.Channel.SMS:
+        patient = reminder.appointment.patient if reminder.appointment_id else reminder.plan.patient
+        sms_backend.send(str(patient.phone), text)
+        return
+    patient = reminder.appointment.patient if reminder.appointment_id else reminder.plan.patient
+    message = EmailMultiAlternatives(subject, text, to=[patient.email], connection=connection)
+    message.attach_alternative(html, "text/html")
+    try:
+        message.send()
+    except TRANSIENT_MAIL_ERRORS as error:
+        raise sms.TransientSendError(str(error)) from error
+    except smtplib.SMTPResponseException as error:
+        # 4xx replies are "try again later"; 5xx are final.
+        retry_later = 400 <= error.smtp_code < 500
+        raise (sms.TransientSendError if retry_later else sms.PermanentSendError)(str(error)) from error
+    except (smtplib.SMTPException, ValueError) as error:  # refused recipients, a malformed address
+        raise sms.PermanentSendError(str(error)) from error
+
+
+def send_due(now=None):
+    """Send every due reminder once. Returns counts by outcome. A fixed number of queries
+    per batch of up to BATCH reminders."""
+    now = now or timezone.now()
+    # A row left "sending" by a worker that died may or may not have gone out: never resend it
+    # blindly (a reminder twice loses trust), show it to staff, who can resend from admin.
+    Reminder.objects.filter(status=Reminder.Status.SENDING, claimed_at__lt=now - STUCK_AFTER).update(
+        status=Reminder.Status.FAILED,
+        last_error="A worker stopped while sending it; not resent automatically. Resend it if needed.",
+    )
+    counts = {"sent": 0, "skipped": 0, "retry": 0, "failed": 0, "held": 0}
+    while ids := _claim(now):
+        rows = list(
+            Reminder.objects.filter(pk__in=ids).select_related(
+                "appointment__patient", "appointment__clinic", "plan__patient__home_clinic"
+            )
+        )
+        connection = get_connection()
+        sms_backend = sms.get_backend()
+        with connection:
+            for reminder in rows:
+                _send_one(reminder, now, connection, sms_backend, counts)
+        Reminder.objects.bulk_update(rows, ["status", "sent_at", "scheduled_for", "last_error", "attempts"])
+        if len(ids) < BATCH:
+            break
+    return counts
+
+
+def _send_one(reminder, now, connection, sms_backend, counts):
+    reason = _why_not(reminder, now)
+    if reason:
+        reminder.status, reminder.last_error = Reminder.Status.SKIPPED, reason
+        counts["skipped"] += 1
+        return
+    clinic = reminder.appointment.clinic if reminder.appointment_id else reminder.plan.patient.home_clinic
+    deadline = reminder.appointment.starts_at if reminder.appointment_id else now + datetime.timedelta(days=30)
+    fitted = _fit_quiet_hours(clinic, reminder.channel, now, deadline)
+    if fitted is None:
+        reminder.status, reminder.last_error = Reminder.Status.SKIPPED, "It would fall in quiet hours."
+        counts["skipped"] += 1
+        return
+    if fitted != now:  # caught up during quiet hours: hold it until the morning
+        reminder.status, reminder.scheduled_for = Reminder.Status.PENDING, fitted
+        reminder.attempts -= 1
+        counts["held"] += 1
+        return
+    try:
+        _deliver(reminder, connection, sms_backend)
+    except sms.TransientSendError as error:
+        reminder.last_error = str(error)[:1000]
+        if reminder.attempts >= settings.TMS_REMINDER_MAX_ATTEMPTS:
+            reminder.status = Reminder.Status.FAILED
+            counts["failed"] += 1
+        else:
+            reminder.status = Reminder.Status.PENDING
+            reminder.scheduled_for = now + datetime.timedelta(minutes=2 ** reminder.attempts)
+            counts["retry"] += 1
+    except sms.PermanentSendError as error:
+        reminder.status, reminder.last_error = Reminder.Status.FAILED, str(error)[:1000]
+        counts["failed"] += 1
+    else:
+        reminder.status, reminder.sent_at, reminder.last_error = Reminder.Status.SENT, now, ""
+        counts["sent"] += 1
+
+
+# --- Other jobs -------------------------------------------------------------------------------
+
+
+def nudge_due_soon(now=None):
+    """Write a "your maintenance session is due" reminder for every active plan due within
+    TMS_DUE_SOON_DAYS with nothing booked, once per due date (the unique constraint)."""
+    now = now or timezone.now()
+    today = now.date()
+    booked = Appointment.objects.filter(
+        patient=OuterRef("patient"), starts_at__gte=now,
+        status__in=(Appointment.Status.BOOKED, Appointment.Status.CHECKED_IN),
+    )
+    plans = (
+        MaintenancePlan.objects.filter(
+            status=MaintenancePlan.Status.ACTIVE, patient__status=Patient.Status.ACTIVE,
+            next_due_on__gte=today, next_due_on__lte=today + datetime.timedelta(days=settings.TMS_DUE_SOON_DAYS),
+        )
+        .filter(~Exists(booked))
+        .select_related("patient")
+    )
+    rows = []
+    for plan in plans:
+        channel = channel_for(plan.patient)
+        if channel is not None:
+            rows.append(Reminder(plan=plan, due_on=plan.next_due_on, kind=Reminder.Kind.MAINTENANCE_DUE,
+                                 channel=channel, scheduled_for=now))
+    created = Reminder.objects.bulk_create(rows, ignore_conflicts=True)
+    return len(created)
+
+
+def mark_no_shows(now=None):
+    """Sessions still booked some minutes after their end become no-shows, which feeds the
+    missed-appointments flag."""
+    now = now or timezone.now()
+    cutoff = now - datetime.timedelta(minutes=settings.TMS_AUTO_NO_SHOW_MINUTES)
+    with transaction.atomic():
+        stale = Appointment.objects.filter(status=Appointment.Status.BOOKED, ends_at__lte=cutoff)
+        plan_ids = set(stale.exclude(plan=None).values_list("plan", flat=True))
+        changed = stale.update(status=Appointment.Status.NO_SHOW, updated_at=now)
+        for plan in MaintenancePlan.objects.filter(pk__in=plan_ids).select_related("patient__home_clinic"):
+            refresh_plan(plan)
+    return changed
+
+
+def staff_digest(now=None):
+    """E-mail each clinician the flags raised since their last digest: counts and a link to
+    the worklist, no patient names. Flags of patients with no named clinician go to every
+    clinician. Each flag goes out once."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        flags = list(
+            PatientFlag.objects.select_for_update(of=("self",)).filter(digested_at__isnull=True)
+            .select_related("patient")
+        )
+        if not flags:
+            return 0
+        clinicians = list(get_user_model().objects.filter(groups__name=CLINICIAN, is_active=True).exclude(email=""))
+        per_clinician = {c.pk: [] for c in clinicians}
+        for flag in flags:
+            owner = flag.patient.primary_clinician_id
+            for clinician in clinicians:
+                if owner in (None, clinician.pk) or owner not in per_clinician:
+                    per_clinician[clinician.pk].append(flag)
+        link = settings.SITE_URL.rstrip("/") + reverse("staff:attention")
+        messages = []
+        for clinician in clinicians:
+            mine = per_clinician[clinician.pk]
+            if not mine:
+                continue
+            counts = {}
+            for flag in mine:
+                counts[flag.get_kind_display()] = counts.get(flag.get_kind_display(), 0) + 1
+            context = {"clinician": clinician, "counts": sorted(counts.items()), "total": len(mine), "link": link}
+            messages.append(EmailMultiAlternatives(
+                render_to_string("emails/staff_digest.subject.txt", context).strip(),
+                render_to_string("emails/staff_digest.txt", context), to=[clinician.email],
+            ))
+        PatientFlag.objects.filter(pk__in=[flag.pk for flag in flags]).update(digested_at=now)
+    # Sent after the commit: a mail server that is down loses one digest, never marks twice.
+    get_connection().send_messages(messages)
+    return len(messages)
