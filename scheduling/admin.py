@@ -5,13 +5,18 @@ detail page also shows them in the clinic's own zone, which is what the clinic w
 As in patients.admin, every page runs a fixed number of queries whatever the data size.
 """
 
+import datetime
 import zoneinfo
+from collections import Counter
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db import transaction
+from django.utils import timezone
 
 from patients.models import MaintenancePhase, MaintenancePlan
 
+from . import reminders
 from .adherence import refresh_plan
 from .models import Appointment, Chair, Clinic, Closure, OpeningHours, Reminder, SessionRecord
 
@@ -169,6 +174,55 @@ class ReminderAdmin(admin.ModelAdmin):
     autocomplete_fields = ("appointment", "plan")
     readonly_fields = ("scheduled", "created_at")
     ordering = ("-scheduled_for",)
+    actions = ("resend",)
+
+    RESENDABLE = (Reminder.Status.FAILED, Reminder.Status.SKIPPED)
+
+    @admin.action(description="Resend the selected failed or skipped reminders", permissions=["change"])
+    def resend(self, request, queryset):
+        """Re-arm failed or skipped reminders that the sending rules still allow: the session
+        has not begun and is still booked (or the plan is active and still due that day), and
+        the patient still agrees to the channel. Each goes out now, or an SMS when quiet hours
+        end; it gets a fresh budget of attempts."""
+        now = timezone.now()
+        rows = list(queryset.select_related(
+            "appointment__patient", "appointment__clinic", "plan__patient__home_clinic"))
+        superseded = reminders._superseded(rows, now)
+        refused = Counter()
+        rearmed = []
+        with transaction.atomic():
+            for reminder in rows:
+                reason, when = self._resend_at(reminder, now, superseded)
+                if reason is None:
+                    # Conditional, like a worker's claim: a row changed meanwhile is left alone.
+                    if Reminder.objects.filter(pk=reminder.pk, status__in=self.RESENDABLE).update(
+                        status=Reminder.Status.PENDING, scheduled_for=when, last_error="", attempts=0, sent_at=None,
+                    ):
+                        rearmed.append(when)
+                        continue
+                    reason = "It changed while you were choosing it; look again."
+                refused[reason] += 1
+            if any(when <= now for when in rearmed):
+                reminders.enqueue_after_commit("scheduling.tasks.send_due_reminders")
+        if rearmed:
+            count = len(rearmed)
+            self.message_user(request, f"{count} reminder{'s' if count != 1 else ''} re-armed.", messages.SUCCESS)
+        for reason, count in sorted(refused.items()):
+            self.message_user(request, f"{count} not resent: {reason}", messages.WARNING)
+
+    def _resend_at(self, reminder, now, superseded):
+        """(why not, None) or (None, when to send it)."""
+        if reminder.status not in self.RESENDABLE:
+            return "Only failed or skipped reminders can be resent.", None
+        reason = reminders._why_not(reminder, now, superseded)
+        if reason:
+            return reason, None
+        # A plan's nudge has no session to beat: the morning after quiet hours always comes in time.
+        deadline = reminder.appointment.starts_at if reminder.appointment_id else now + datetime.timedelta(days=1)
+        when = reminders._fit_quiet_hours(self.clinic_of(reminder), reminder.channel, now, deadline)
+        if when is None:
+            return "SMS quiet hours last until the session begins.", None
+        return None, when
 
     @staticmethod
     def clinic_of(reminder):

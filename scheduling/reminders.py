@@ -10,7 +10,9 @@ import datetime
 import logging
 import smtplib
 import threading
+import uuid
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import signing
@@ -76,13 +78,18 @@ def planned_times(appointment):
     ]
 
 
-def channel_for(patient):
-    """The channel to use: the patient's preferred one if they consented to it and we have
-    the address, else the other consented one, else None."""
-    usable = {
+def usable_channels(patient):
+    """Each channel: whether the patient consented to it and we have the address."""
+    return {
         Reminder.Channel.EMAIL: patient.email_consent and bool(patient.email),
         Reminder.Channel.SMS: patient.sms_consent and bool(patient.phone),
     }
+
+
+def channel_for(patient):
+    """The channel to use: the patient's preferred one if they consented to it and we have
+    the address, else the other consented one, else None."""
+    usable = usable_channels(patient)
     preferred = patient.preferred_channel
     for channel in (preferred, *(c for c in usable if c != preferred)):
         if usable.get(channel):
@@ -123,9 +130,11 @@ def arm(appointment, now=None):
                 row.scheduled_for = fitted
         rows.append(row)
     Reminder.objects.bulk_create(rows)
-    if any(row.status == Reminder.Status.PENDING and row.scheduled_for <= now + datetime.timedelta(minutes=1)
-           for row in rows):
-        enqueue_after_commit("scheduling.tasks.send_due_reminders")
+    # A reminder due before beat's next tick gets a run of its own at the moment it is due.
+    soon = [row.scheduled_for for row in rows
+            if row.status == Reminder.Status.PENDING and row.scheduled_for <= now + datetime.timedelta(minutes=1)]
+    if soon:
+        enqueue_after_commit("scheduling.tasks.send_due_reminders", eta=min(soon))
     return rows
 
 
@@ -135,20 +144,24 @@ def disarm(appointment, reason):
     )
 
 
-def enqueue_after_commit(task_name):
-    """Ask a worker to run a task soon, once the transaction commits, from a background
-    thread: a broker that is down or hangs never slows or fails the request. Nothing is lost
-    if the message never arrives; beat runs the same task from database state every minute."""
+def enqueue_after_commit(task_name, *, eta=None):
+    """Ask a worker to run a task at ``eta`` (or now), once the transaction commits, from a
+    background thread: a broker that is down or hangs never slows or fails the request.
+    Nothing is lost if the message never arrives; beat runs the same task from database state
+    every minute."""
 
     def publish():
         from tmsclinic.celery import app
 
         try:
-            app.send_task(task_name, retry=False)
+            # Without the eta a worker would run the task at once, before the reminder is due,
+            # and find nothing to send.
+            app.send_task(task_name, eta=eta, retry=False)
         except Exception:  # the broker is down: beat will run the task anyway
             log.warning("could not enqueue %s; beat will run it", task_name, exc_info=True)
 
-    transaction.on_commit(lambda: threading.Thread(target=publish, daemon=True).start())
+    # robust: even a thread that cannot start must not turn a committed booking into an error.
+    transaction.on_commit(lambda: threading.Thread(target=publish, daemon=True).start(), robust=True)
 
 
 # --- Messages ---------------------------------------------------------------------------------
@@ -164,9 +177,10 @@ def appointment_from_link(token):
     """The appointment a link is for, or None when the link is forged or expired."""
     try:
         value = signing.loads(token, salt=LINK_SALT, max_age=datetime.timedelta(days=settings.TMS_REMINDER_LINK_DAYS))
-    except signing.BadSignature:
+        key = uuid.UUID(value)
+    except (signing.BadSignature, TypeError, ValueError, AttributeError):  # forged, expired, or not ours
         return None
-    return Appointment.objects.select_related("clinic", "chair").filter(uuid=value).first()
+    return Appointment.objects.select_related("clinic", "chair").filter(uuid=key).first()
 
 
 def _context(reminder):
@@ -187,10 +201,13 @@ def render(reminder):
     """(subject, text, html or None). No clinical detail: clinic, date, time, address, link."""
     context = _context(reminder)
     name = "maintenance_due" if reminder.kind == Reminder.Kind.MAINTENANCE_DUE else "appointment_reminder"
-    if reminder.channel == Reminder.Channel.SMS:
-        return None, render_to_string(f"emails/{name}.sms.txt", context).strip(), None
-    subject = render_to_string(f"emails/{name}.subject.txt", context).strip()
-    return subject, render_to_string(f"emails/{name}.txt", context), render_to_string(f"emails/{name}.html", context)
+    # Template filters show aware datetimes in the current zone: make it the clinic's.
+    with timezone.override(context["clinic"].tz):
+        if reminder.channel == Reminder.Channel.SMS:
+            return None, render_to_string(f"emails/{name}.sms.txt", context).strip(), None
+        subject = render_to_string(f"emails/{name}.subject.txt", context).strip()
+        text = render_to_string(f"emails/{name}.txt", context)
+        return subject, text, render_to_string(f"emails/{name}.html", context)
 
 
 # --- Sending ----------------------------------------------------------------------------------
@@ -206,31 +223,80 @@ def _claim(now):
             .select_for_update(skip_locked=True)
             .values_list("pk", flat=True)[:BATCH]
         )
-        Reminder.objects.filter(pk__in=ids, status=Reminder.Status.PENDING).update(
+        claimed = Reminder.objects.filter(pk__in=ids, status=Reminder.Status.PENDING).update(
             status=Reminder.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1
         )
+        if claimed != len(ids):
+            # Another worker took some of them between our read and our update (a backend
+            # without row locks): send only what this update really claimed.
+            ids = list(Reminder.objects.filter(pk__in=ids, status=Reminder.Status.SENDING, claimed_at=now)
+                       .values_list("pk", flat=True))
     return ids
 
 
-def _why_not(reminder, now):
+def _superseded(rows, now):
+    """Appointments whose hours-before reminder is due as well as their day-before one (a
+    worker caught up late): only the later reminder goes, not two at once."""
+    day_before = [r.appointment_id for r in rows if r.kind == Reminder.Kind.DAY_BEFORE]
+    return set(
+        Reminder.objects.filter(
+            appointment__in=day_before, kind=Reminder.Kind.HOURS_BEFORE, scheduled_for__lte=now,
+            status__in=(Reminder.Status.PENDING, Reminder.Status.SENDING, Reminder.Status.SENT),
+        ).values_list("appointment_id", flat=True)
+    ) if day_before else set()
+
+
+def _why_not(reminder, now, superseded=()):
     """Why a claimed reminder must not go out now, or None."""
     appointment = reminder.appointment
     patient = appointment.patient if appointment else reminder.plan.patient
     if patient.status != Patient.Status.ACTIVE:
         return "The patient is discharged."
-    if channel_for(patient) != reminder.channel:
-        return "The patient withdrew consent or changed how to be contacted."
+    # Consent is what counts: a reminder armed for a channel the patient still agrees to
+    # goes out even if they have since come to prefer the other one.
+    if not usable_channels(patient)[reminder.channel]:
+        return "The patient withdrew consent to this channel or removed the address."
     if appointment is not None:
         if appointment.status not in (Appointment.Status.BOOKED, Appointment.Status.CHECKED_IN):
             return f"The appointment is {appointment.get_status_display().lower()}."
         if appointment.starts_at <= now:
             return "The session had already begun."
+        if reminder.kind == Reminder.Kind.DAY_BEFORE and appointment.pk in superseded:
+            return "The hours-before reminder was due too; only that one went out."
     elif reminder.plan.status != MaintenancePlan.Status.ACTIVE or reminder.plan.next_due_on != reminder.due_on:
         return "The plan changed since."
     return None
 
 
 TRANSIENT_MAIL_ERRORS = (ConnectionError, TimeoutError, smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError)
+
+
+class _MailDown:
+    """Stands in for a mail connection that could not be opened: every e-mail of the batch
+    fails with the same error, without knocking on the server again."""
+
+    def __init__(self, error):
+        self.error = error
+
+    def send_messages(self, messages):
+        raise self.error
+
+    def close(self):
+        pass
+
+
+def _mail_connection(rows):
+    """One connection for the batch's e-mails, opened here so that a server that is down
+    is found once and every e-mail of the batch is retried later."""
+    connection = get_connection()
+    if any(row.channel == Reminder.Channel.EMAIL for row in rows):
+        try:
+            connection.open()
+        except SoftTimeLimitExceeded:
+            raise
+        except Exception as error:  # classified per e-mail in _deliver
+            return _MailDown(error)
+    return connection
 
 
 def _deliver(reminder, connection, sms_backend):
@@ -252,6 +318,8 @@ def _deliver(reminder, connection, sms_backend):
         raise (sms.TransientSendError if retry_later else sms.PermanentSendError)(str(error)) from error
     except (smtplib.SMTPException, ValueError) as error:  # refused recipients, a malformed address
         raise sms.PermanentSendError(str(error)) from error
+    except OSError as error:  # the network: a name that did not resolve, a reset connection
+        raise sms.TransientSendError(str(error)) from error
 
 
 def send_due(now=None):
@@ -271,19 +339,25 @@ def send_due(now=None):
                 "appointment__patient", "appointment__clinic", "plan__patient__home_clinic"
             )
         )
-        connection = get_connection()
+        superseded = _superseded(rows, now)
+        connection = _mail_connection(rows)
         sms_backend = sms.get_backend()
-        with connection:
+        try:
             for reminder in rows:
-                _send_one(reminder, now, connection, sms_backend, counts)
+                _send_one(reminder, now, connection, sms_backend, counts, superseded)
+        finally:
+            connection.close()
         Reminder.objects.bulk_update(rows, ["status", "sent_at", "scheduled_for", "last_error", "attempts"])
         if len(ids) < BATCH:
             break
+        # A long run reads the clock again for each batch, so a session that has begun in the
+        # meantime is not reminded about.
+        now = max(now, timezone.now())
     return counts
 
 
-def _send_one(reminder, now, connection, sms_backend, counts):
-    reason = _why_not(reminder, now)
+def _send_one(reminder, now, connection, sms_backend, counts, superseded):
+    reason = _why_not(reminder, now, superseded)
     if reason:
         reminder.status, reminder.last_error = Reminder.Status.SKIPPED, reason
         counts["skipped"] += 1
@@ -314,6 +388,14 @@ def _send_one(reminder, now, connection, sms_backend, counts):
     except sms.PermanentSendError as error:
         reminder.status, reminder.last_error = Reminder.Status.FAILED, str(error)[:1000]
         counts["failed"] += 1
+    except SoftTimeLimitExceeded:  # the task's time is up: stop, do not record it as this row's fault
+        raise
+    except Exception as error:
+        # A bug or an error no backend classified: record it on this row and go on with the
+        # batch, whose other rows would otherwise stay "sending" and never be recorded.
+        log.exception("reminder %s could not be sent", reminder.pk)
+        reminder.status, reminder.last_error = Reminder.Status.FAILED, f"{type(error).__name__}: {error}"[:1000]
+        counts["failed"] += 1
     else:
         reminder.status, reminder.sent_at, reminder.last_error = Reminder.Status.SENT, now, ""
         counts["sent"] += 1
@@ -337,6 +419,10 @@ def nudge_due_soon(now=None):
             next_due_on__gte=today, next_due_on__lte=today + datetime.timedelta(days=settings.TMS_DUE_SOON_DAYS),
         )
         .filter(~Exists(booked))
+        # Once per due date whatever the channel: a patient who switched channel since the
+        # last nudge is not nudged again.
+        .filter(~Exists(Reminder.objects.filter(plan=OuterRef("pk"), due_on=OuterRef("next_due_on"),
+                                                 kind=Reminder.Kind.MAINTENANCE_DUE)))
         .select_related("patient")
     )
     rows = []

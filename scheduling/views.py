@@ -19,7 +19,7 @@ from tmsclinic.roles import CLINIC_ADMIN, CLINICIAN, FRONT_DESK, TECHNICIAN, rol
 
 from . import outcomes, services
 from .forms import BookingForm, CancelForm, RescheduleForm, SessionRecordForm, StartCourseForm
-from .models import Appointment, Chair, Clinic
+from .models import Appointment, Chair, Clinic, Reminder
 from .services import AppointmentStateError, SlotUnavailable
 
 BOOKERS = (FRONT_DESK, CLINICIAN, CLINIC_ADMIN)
@@ -406,12 +406,23 @@ def patient(request, uuid):
     base = Appointment.objects.filter(patient=person).select_related("clinic", "chair")
     upcoming = list(base.live().filter(starts_at__gte=now).order_by("starts_at")[:20])
     past = list(base.filter(starts_at__lt=now).order_by("-starts_at")[:20])
+    # The delivery log, newest first: one indexed query per way a reminder belongs to the
+    # patient (through an appointment or a plan); one query with an OR across both joins
+    # would read the whole ledger.
+    newest = ("-scheduled_for", "-pk")
+    about_appointments = Reminder.objects.filter(appointment__patient=person).select_related("appointment__clinic")
+    about_plans = Reminder.objects.filter(plan__patient=person)
+    deliveries = sorted([*about_appointments.order_by(*newest)[:20], *about_plans.order_by(*newest)[:20]],
+                        key=lambda reminder: (reminder.scheduled_for, reminder.pk), reverse=True)[:20]
     held = roles_of(request.user)
     return render(request, "staff/patient.html", {
         "patient": person,
         "summary": _course_summary(course) if course else None,
         "upcoming": upcoming,
         "past": past,
+        # Each reminder in its clinic's time: the appointment's clinic, or for a plan's
+        # reminder the patient's home clinic.
+        "deliveries": [(r, r.appointment.clinic if r.appointment_id else person.home_clinic) for r in deliveries],
         "can_book": bool(held & set(BOOKERS)),
         "can_start_course": CLINICIAN in held,
         "can_manage_plans": CLINICIAN in held,

@@ -131,9 +131,12 @@ else:
     }
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker reconnects for as long as the broker is away (None: no limit); with a limit it
+# exits once that is spent, and reminders wait for someone to restart it. Publishing does not
+# use this setting (see CELERY_BROKER_TRANSPORT_OPTIONS and CELERY_TASK_PUBLISH_RETRY).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 # Publishing from a web request tries once and gives up quickly; the database is the
 # source of truth, so beat catches up with whatever did not get enqueued.
-CELERY_BROKER_CONNECTION_MAX_RETRIES = 1
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

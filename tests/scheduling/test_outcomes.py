@@ -329,7 +329,7 @@ def test_the_patient_page_query_count_does_not_grow_with_the_history(client, cli
     add([datetime.date(2026, 9, 2)])
     client.force_login(clinician)
     client.get(url)
-    with django_assert_num_queries(12) as few:
+    with django_assert_num_queries(14) as few:
         client.get(url)
     add([datetime.date(2026, 9, 3) + datetime.timedelta(days=n) for n in range(30)])
     TreatmentCourseFactory(patient=patient, protocol=acute.protocol, kind=TreatmentCourse.Kind.REINTRODUCTION,
