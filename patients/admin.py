@@ -38,7 +38,7 @@ class PatientAdmin(admin.ModelAdmin):
     readonly_fields = ("uuid", "created_at", "updated_at")
     fieldsets = (
         (None, {"fields": ("mrn", "first_name", "last_name", "date_of_birth", "status")}),
-        ("Care", {"fields": ("home_clinic", "primary_clinician", "user")}),
+        ("Care", {"fields": ("home_clinic", "primary_clinician", "user", "may_book_reintroduction")}),
         (
             "Contact and consent",
             {

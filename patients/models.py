@@ -71,6 +71,11 @@ class Patient(models.Model):
         related_name="primary_patients",
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    may_book_reintroduction = models.BooleanField(
+        default=False, help_text="Let the patient book reintroduction sessions in the portal"
+    )
+    # The private calendar feed's key: unguessable, revocable by the patient.
+    calendar_token = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

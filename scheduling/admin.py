@@ -39,7 +39,8 @@ class ClinicForm(forms.ModelForm):
 
     class Meta:
         model = Clinic
-        fields = ("name", "time_zone", "address", "phone", "reminder_day_before_at", "reminder_hours_before")
+        fields = ("name", "time_zone", "address", "phone", "reminder_day_before_at", "reminder_hours_before",
+                  "crisis_help", "crisis_phone")
 
 
 class ChairInline(admin.TabularInline):

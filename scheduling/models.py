@@ -45,6 +45,12 @@ class Clinic(models.Model):
     reminder_hours_before = models.PositiveSmallIntegerField(
         null=True, blank=True, help_text="Hours before the session for the last reminder; empty for the default (2)"
     )
+    crisis_help = models.TextField(
+        default="If you are thinking about harming yourself, call or text 988 (Suicide & Crisis Lifeline) now, "
+        "or call 911 in an emergency.",
+        help_text="Shown to a patient at once when their PHQ-9 answers need a same-day review",
+    )
+    crisis_phone = models.CharField(max_length=32, default="988", help_text="Crisis line the portal links to")
 
     class Meta:
         ordering = ["name"]

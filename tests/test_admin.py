@@ -355,7 +355,8 @@ def test_plan_reminder_is_shown_in_the_patients_home_clinic_zone(client, clinic)
 
 
 def clinic_form(time_zone, **inlines):
-    data = {"name": "Harbour TMS", "time_zone": time_zone, "address": "", "phone": ""}
+    data = {"name": "Harbour TMS", "time_zone": time_zone, "address": "", "phone": "",
+            "crisis_help": "Call 111, or 999 in an emergency.", "crisis_phone": "111"}
     for prefix in ("chairs", "opening_hours", "closures"):
         rows = inlines.get(prefix, [])
         data |= {f"{prefix}-TOTAL_FORMS": len(rows), f"{prefix}-INITIAL_FORMS": 0}

@@ -7,7 +7,8 @@ account belongs to no group, so it can never pass ``staff_required``.
 from functools import wraps
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.http import Http404
 
 FRONT_DESK = "Front desk"
 TECHNICIAN = "Technician"
@@ -53,3 +54,25 @@ def staff_required(*roles):
         view, roles = roles[0], ()
         return decorator(view)
     return decorator
+
+
+def patient_required(view):
+    """Portal views: the account must be an active patient's own. ``request.patient`` is set.
+
+    Anyone else who is logged in (staff included) gets a 404: the portal never tells an
+    outsider what exists. Views then look up everything through ``request.patient``.
+    """
+
+    @wraps(view)
+    @login_required(login_url="portal:login")
+    def wrapped(request, *args, **kwargs):
+        try:
+            patient = request.user.patient
+        except ObjectDoesNotExist:
+            raise Http404("No patient record for this account.") from None
+        if patient.status != "active":
+            raise Http404("This record is closed.")
+        request.patient = patient
+        return view(request, *args, **kwargs)
+
+    return wrapped
