@@ -305,7 +305,7 @@ def book_appointment(
         raise SlotUnavailable(message) from error
 
 
-def reschedule_appointment(appointment, *, chair, starts_at, by):
+def reschedule_appointment(appointment, *, chair, starts_at, by, via=Appointment.Via.STAFF):
     """Move an appointment: the old one is cancelled and a new one booked, all or nothing."""
     if appointment.status != Appointment.Status.BOOKED:
         raise AppointmentStateError("Only a booked appointment can be rescheduled.")
@@ -319,7 +319,7 @@ def reschedule_appointment(appointment, *, chair, starts_at, by):
         old.save(update_fields=["status", "cancelled_at", "cancel_reason", "updated_at"])
         reminders.disarm(old, "Rescheduled; the new time has its own reminders.")
         return _book(patient=old.patient, chair=chair, starts_at=starts_at, kind=old.kind, booked_by=by,
-                     course=old.course, plan=old.plan, via=Appointment.Via.STAFF, duration=duration)
+                     course=old.course, plan=old.plan, via=via, duration=duration)
 
     try:
         return _with_retries(operation)

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "bootstrap",
     "phonenumber_field",
+    "axes",
     "tmsclinic.apps.TmsClinicConfig",
     "patients",
     "scheduling",
@@ -56,6 +57,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes requires: it turns a locked-out login into its lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "tmsclinic.urls"
@@ -164,6 +167,22 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a web login while its username and address are locked out (django-axes).
+    "scheduling.portal_auth.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Failed logins: after AXES_FAILURE_LIMIT for one username from one address, that pair is
+# locked out for AXES_COOLOFF_TIME hours.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = env.int("AXES_COOLOFF_TIME", default=1)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Portal usernames are e-mail addresses: one lockout whatever their capitals.
+AXES_USERNAME_CALLABLE = "scheduling.portal_auth.username_for_lockout"
+# Invitation and password-reset links work this long (seconds), and once.
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3 * 24 * 3600)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -255,3 +274,21 @@ TMS_SMS_FILE_PATH = env("TMS_SMS_FILE_PATH", default=str(VAR_DIR / "sms.jsonl"))
 TWILIO_ACCOUNT_SID = env("TWILIO_ACCOUNT_SID", default="")
 TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN", default="")
 TWILIO_FROM = env("TWILIO_FROM", default="")
+
+# --- Portal self-booking ----------------------------------------------------------------------
+# A maintenance visit can be booked from the portal this many days before it falls due, until
+# the end of its grace days (reckoned in the clinic's zone).
+TMS_PORTAL_BOOK_DAYS_BEFORE = env.int("TMS_PORTAL_BOOK_DAYS_BEFORE", default=7)
+# Patients book at least this many hours ahead; the front desk takes anything sooner.
+TMS_PORTAL_MIN_NOTICE_HOURS = env.int("TMS_PORTAL_MIN_NOTICE_HOURS", default=24)
+# How many live future appointments a patient may hold when booking from the portal.
+TMS_PORTAL_MAX_FUTURE_BOOKINGS = env.int("TMS_PORTAL_MAX_FUTURE_BOOKINGS", default=2)
+# Who hears about a cancellation from the portal; empty means every active front-desk user.
+TMS_FRONT_DESK_EMAILS = env.list("TMS_FRONT_DESK_EMAILS", default=[])
+# Reintroduction sessions (when staff allow the patient to book them) can be booked this many
+# days ahead.
+TMS_PORTAL_REINTRODUCTION_DAYS_AHEAD = env.int("TMS_PORTAL_REINTRODUCTION_DAYS_AHEAD", default=14)
+
+# --- Portal check-ins ------------------------------------------------------------------------
+# A patient may send a PHQ-9 from the portal at most once in this many days.
+TMS_PORTAL_PHQ9_EVERY_DAYS = env.int("TMS_PORTAL_PHQ9_EVERY_DAYS", default=7)

@@ -16,6 +16,8 @@ from .tasks import HEARTBEAT_KEY
 def home(request):
     if is_staff_member(request.user):
         return redirect("staff:today")
+    if hasattr(request.user, "patient"):  # a patient who used the staff login page
+        return redirect("portal:home")
     raise PermissionDenied("This page is for clinic staff.")
 
 
