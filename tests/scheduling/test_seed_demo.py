@@ -9,8 +9,10 @@ import time_machine
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
-from patients.models import ITEM_FIELDS, Assessment, MaintenancePlan, Patient, TreatmentCourse
+from patients.models import ITEM_FIELDS, Assessment, MaintenancePlan, Patient, PatientFlag, TreatmentCourse
+from scheduling.adherence import refresh_plan
 from scheduling.models import Appointment, Clinic, OpeningHours, SessionRecord
+from scheduling.services import sessions_used
 from tmsclinic import roles
 
 # A Wednesday: both clinics are open, with part of their day behind them and part to come.
@@ -85,6 +87,18 @@ def test_it_seeds_every_stage_of_care(seeded):
         assert stage in seeded
 
 
+def test_overdue_patients_are_flagged_and_no_one_else(seeded):
+    flagged = set(
+        PatientFlag.objects.filter(kind=PatientFlag.Kind.OVERDUE_MAINTENANCE, resolved_at=None)
+        .values_list("patient", flat=True)
+    )
+    overdue = set(
+        MaintenancePlan.objects.filter(status=MaintenancePlan.Status.ACTIVE, overdue_after__lte=NOW)
+        .values_list("patient", flat=True)
+    )
+    assert flagged == overdue
+
+
 def test_courses_in_progress_have_sessions_to_come(seeded):
     for course in TreatmentCourse.objects.filter(status=TreatmentCourse.Status.ACTIVE):
         assert course.appointments.filter(status=Appointment.Status.BOOKED, starts_at__gt=NOW).exists()
@@ -101,24 +115,21 @@ def test_appointment_statuses_follow_the_clock(seeded):
     ).exists()
 
 
-def test_stored_due_dates_follow_the_plans_own_rule(seeded):
-    plans = MaintenancePlan.objects.select_related("patient__home_clinic").prefetch_related("phases")
+def test_courses_open_with_a_mapping_visit_then_treatment_sessions(seeded):
+    for course in TreatmentCourse.objects.prefetch_related("appointments"):
+        mapping, *sessions = sorted(course.appointments.all(), key=lambda appointment: appointment.starts_at)
+        assert mapping.kind == Appointment.Kind.MAPPING
+        assert mapping.clinic.local(mapping.starts_at).date() == course.start_date
+        assert {session.kind for session in sessions} == {Appointment.Kind.ACUTE}
+        assert sessions_used(course) <= course.planned_sessions == course.authorised_sessions
+
+
+def test_stored_due_dates_are_what_the_app_would_compute(seeded):
+    plans = list(MaintenancePlan.objects.select_related("patient__home_clinic", "template"))
+    assert {plan.template.name for plan in plans} == {"Taper to monthly"}
     for plan in plans:
-        clinic = plan.patient.home_clinic
-        visits = [
-            clinic.local(starts_at).date()
-            for starts_at in plan.appointments.filter(status=Appointment.Status.COMPLETED)
-            .order_by("starts_at")
-            .values_list("starts_at", flat=True)
-        ]
-        expected = MaintenancePlan(started_on=plan.started_on, grace_days=plan.grace_days)
-        expected.refresh_schedule(
-            completed_visits=len(visits),
-            last_visit_on=visits[-1] if visits else None,
-            time_zone=clinic.time_zone,
-            phases=list(plan.phases.all()),
-        )
-        assert (plan.next_due_on, plan.overdue_after) == (expected.next_due_on, expected.overdue_after)
+        stored = (plan.next_due_on, plan.overdue_after)
+        assert (refresh_plan(plan).next_due_on, plan.overdue_after) == stored
 
 
 def test_every_patient_has_a_phq9_history_with_stored_total_and_band(seeded):

@@ -4,11 +4,14 @@ Two clinics in different time zones, a staff user for every role, and patients i
 stage of care — acute course under way, maintenance on time, maintenance overdue,
 discharged — with their appointments, session records and PHQ-9 histories. Dates are
 reckoned from today in each patient's clinic, so the demo never goes stale; the same
-``--seed`` on the same day gives the same data.
+``--seed`` on the same day gives the same data. Appointments never overlap on a chair or
+for a patient; a clinic gets the chairs its patients need beyond the few it starts with
+(about one for every 30 patients).
 
-Patients are written a chunk at a time with ``bulk_create``, so ``save()`` never runs:
-what it would compute (a PHQ-9 total and band, a plan's due dates) is computed here with
-the models' own methods.
+Courses and plans follow the clinic's default course template and the "Taper to monthly"
+plan template, laid out by the same code that books them for staff. Patients are written a
+chunk at a time with ``bulk_create``, so ``save()`` never runs: what it would compute (a
+PHQ-9 total and band, a plan's due dates) is computed here with the models' own methods.
 """
 
 import datetime
@@ -21,20 +24,25 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
+from django.db import reset_queries, transaction
 from django.utils import timezone
 
 from patients.models import (
     ITEM_FIELDS,
     Assessment,
+    CourseTemplate,
     MaintenancePhase,
     MaintenancePlan,
     Patient,
     PatientFlag,
+    PlanTemplate,
     Protocol,
     TreatmentCourse,
 )
+from scheduling.adherence import flag_overdue_patients
+from scheduling.demo_portal import demo_portal_logins, open_demo_portal_accounts
 from scheduling.models import Appointment, Chair, Clinic, Closure, OpeningHours, SessionRecord
+from scheduling.services import course_days
 from tmsclinic import roles
 
 ONE_DAY = datetime.timedelta(days=1)
@@ -115,11 +123,8 @@ OVERDUE = "maintenance overdue"
 DISCHARGED = "discharged"
 STAGE_WEIGHTS = {ACUTE: 25, ON_TIME: 35, OVERDUE: 15, DISCHARGED: 25}
 
-# 30 daily sessions, then 6 taper sessions: 3, 2 and 1 a week, on these weekdays (CLINICAL.md).
-DAILY_SESSIONS = 30
-TAPER_WEEKDAYS = ((0, 2, 4), (1, 3), (2,))
-# (interval_days, visits): weekly for a month, every 2 weeks for 2 months, then monthly.
-MAINTENANCE_PHASES = ((7, 4), (14, 4), (28, None))
+# Weekly for a month, every 2 weeks for 2 months, then monthly (a data migration creates it).
+PLAN_TEMPLATE = "Taper to monthly"
 NEXT_VISIT_BOOKED_RATE = 0.7
 SELF_HARM_ANSWER_RATE = 0.02
 SIDE_EFFECT_RATE = 0.1
@@ -150,7 +155,7 @@ LAST_NAMES = (
 )
 
 
-class ClinicCalendar:
+class ClinicSeating:
     """When one clinic is open, and which chair takes each appointment.
 
     Every open day is cut into lanes as long as the longest chair booking. The n-th
@@ -182,6 +187,7 @@ class ClinicCalendar:
         }
         self.chairs = list(clinic.chairs.filter(active=True).order_by("pk"))
         self.taken = Counter()
+        self.treatment_days = {}
 
     def at(self, day, time):
         return datetime.datetime.combine(day, time, tzinfo=self.clinic.tz).astimezone(datetime.UTC)
@@ -189,31 +195,25 @@ class ClinicCalendar:
     def is_open(self, day):
         return day.weekday() in self.lanes and day not in self.closed
 
-    def is_treatment_day(self, day):
-        # Acute courses run five days a week, whatever the clinic does on Saturdays.
-        return day.weekday() < 5 and self.is_open(day)
-
     def open_on_or_after(self, day):
         while not self.is_open(day):
             day += ONE_DAY
         return day
 
-    def course_days(self, start):
-        """The days of an acute course starting on ``start``: a holiday moves a session on."""
-        days = []
-        day = start
-        while len(days) < DAILY_SESSIONS:
-            if self.is_treatment_day(day):
-                days.append(day)
+    def weekday_open_on_or_after(self, day):
+        # Acute courses run Monday to Friday, whatever the clinic does on Saturdays.
+        while day.weekday() >= 5 or not self.is_open(day):
             day += ONE_DAY
-        taper_monday = days[-1] + (7 - days[-1].weekday()) * ONE_DAY
-        for week, weekdays in enumerate(TAPER_WEEKDAYS):
-            for weekday in weekdays:
-                day = taper_monday + datetime.timedelta(weeks=week, days=weekday)
-                while not self.is_treatment_day(day) or day in days:
-                    day += ONE_DAY
-                days.append(day)
-        return days
+        return day
+
+    def course_days(self, template, first_day):
+        """What ``scheduling.services.course_days`` gives, asked once per day: every course
+        that starts on the same day is laid out alike."""
+        if (template.pk, first_day) not in self.treatment_days:
+            self.treatment_days[template.pk, first_day], _ = course_days(
+                clinic=self.clinic, template=template, first_day=first_day
+            )
+        return self.treatment_days[template.pk, first_day]
 
     def seat(self, day, lane=None):
         """A chair and a start time on ``day``: in ``lane``, else in the day's least busy lane."""
@@ -239,11 +239,14 @@ class ClinicCalendar:
 class DemoBuilder:
     """Builds each patient's history as unsaved rows, and writes them in bulk."""
 
-    def __init__(self, *, rng, now, calendars, protocols, staff):
+    def __init__(self, *, rng, now, clinics, protocols, course_template, plan_template, staff):
         self.rng = rng
         self.now = now
-        self.calendars = calendars
+        self.clinics = clinics
         self.protocols = [protocols[name] for name in PATIENT_PROTOCOLS]
+        self.course_template = course_template
+        self.plan_template = plan_template
+        self.plan_phases = list(plan_template.phases.all())
         self.staff = staff
         # In the order the foreign keys need them written.
         self.rows = {
@@ -259,26 +262,30 @@ class DemoBuilder:
             model.objects.bulk_create(rows, batch_size=BATCH_SIZE)
             self.written[model] += len(rows)
             rows.clear()
+        # With DEBUG on, Django keeps the SQL of the last 9000 queries: gigabytes of inserts.
+        reset_queries()
 
     def add_patient(self, number):
         rng = self.rng
         index = number - 1
-        calendar = self.calendars[index % len(self.calendars)]
+        seating = self.clinics[index % len(self.clinics)]
         stages = list(STAGE_WEIGHTS)
         # The first patients take each stage in turn in every clinic, so even a tiny demo
         # shows them all.
-        if index < len(stages) * len(self.calendars):
-            stage = stages[index // len(self.calendars)]
+        if index < len(stages) * len(self.clinics):
+            stage = stages[index // len(self.clinics)]
         else:
             stage = rng.choices(stages, weights=STAGE_WEIGHTS.values())[0]
         self.stages[stage] += 1
         protocol = rng.choices(self.protocols, weights=PATIENT_PROTOCOLS.values())[0]
 
-        course_start, visits_stopped = self._timeline(stage, calendar.today)
-        days = calendar.course_days(course_start)
-        intake_at = calendar.at(days[0] - 7 * ONE_DAY, datetime.time(10))
-        patient = self._patient(number, calendar, stage, intake_at)
-        course = self._course(patient, protocol, days, in_progress=stage == ACUTE)
+        course_start, visits_stopped = self._timeline(stage, seating.today)
+        # As staff book a course: a mapping visit, then treatment from the next day on.
+        mapping_day = seating.weekday_open_on_or_after(course_start)
+        treatment_days = seating.course_days(self.course_template, first_day=mapping_day + ONE_DAY)
+        intake_at = seating.at(mapping_day - 7 * ONE_DAY, datetime.time(10))
+        patient = self._patient(number, seating, stage, intake_at)
+        course = self._course(patient, protocol, mapping_day, treatment_days, in_progress=stage == ACUTE)
 
         baseline = rng.randint(18, 24)
         if stage == DISCHARGED:
@@ -287,17 +294,17 @@ class DemoBuilder:
             final = rng.randint(3, 9) if rng.random() < 0.7 else rng.randint(10, 15)
         self._phq9(patient, intake_at, baseline, at_intake=True)
 
-        sessions = [
-            self._appointment(patient, calendar, seat, protocol, kind, course=course,
-                              motor_threshold=course.motor_threshold)
-            for seat, kind in zip(
-                calendar.seat_series(days),
-                [Appointment.Kind.MAPPING] + [Appointment.Kind.ACUTE] * (len(days) - 1),
-                strict=True,
-            )
-        ]
-        if sessions[0].status != Appointment.Status.COMPLETED:
+        mapping_seat, *treatment_seats = seating.seat_series([mapping_day, *treatment_days])
+        mapping = self._appointment(patient, seating, mapping_seat, Appointment.Kind.MAPPING, protocol,
+                                    self.course_template.mapping_minutes, course=course,
+                                    motor_threshold=course.motor_threshold)
+        if mapping.status != Appointment.Status.COMPLETED:
             course.motor_threshold = None  # measured at the mapping visit, still to come
+        sessions = [
+            self._appointment(patient, seating, seat, Appointment.Kind.ACUTE, protocol, protocol.chair_minutes,
+                              course=course, motor_threshold=course.motor_threshold)
+            for seat in treatment_seats
+        ]
         # PHQ-9 at every tenth session and the last, sliding from baseline to this patient's outcome.
         last = len(sessions) - 1
         for done, session in enumerate(sessions):
@@ -305,30 +312,35 @@ class DemoBuilder:
                 self._phq9(patient, session.starts_at, baseline + (final - baseline) * done / last)
 
         if visits_stopped:
-            self._maintenance(patient, calendar, protocol, course, days[-1], visits_stopped,
+            self._maintenance(patient, seating, protocol, course, visits_stopped,
                               book_next=stage == ON_TIME and rng.random() < NEXT_VISIT_BOOKED_RATE,
                               phq9_total=final)
 
     def _timeline(self, stage, today):
         """When the acute course started and, for maintenance patients, the day from which
-        they made no more visits (today for those still coming)."""
+        they started no more visits (today for those still coming)."""
         rng = self.rng
+        course_weeks = len(self.course_template.days_per_week)
         if stage == ACUTE:
-            # A course spans at least 58 days, so one started 55 days ago has sessions to come.
-            return today - rng.randint(0, 55) * ONE_DAY, None
+            # Its last week begins 7 × (weeks − 1) + 1 days after mapping, so sessions remain.
+            return today - rng.randint(0, 7 * (course_weeks - 1)) * ONE_DAY, None
+        # Long enough ago for the whole course, and for maintenance patients some visits.
+        course_and_more = (7 * (course_weeks + 1) + rng.randint(14, 420)) * ONE_DAY
         if stage == DISCHARGED:
-            return today - rng.randint(90, 700) * ONE_DAY, None
-        # Long enough ago to be past a monthly interval and its grace days.
-        stopped = today if stage == ON_TIME else today - rng.randint(45, 180) * ONE_DAY
-        # An acute course (about 9 weeks) and some maintenance before that.
-        return stopped - rng.randint(90, 500) * ONE_DAY, stopped
+            return today - course_and_more, None
+        if stage == ON_TIME:
+            return today - course_and_more, today
+        # Past the longest interval after the last visit, and the grace days after that.
+        lapse = max(phase.interval_days for phase in self.plan_phases) + self.plan_template.grace_days + 1
+        stopped = today - (lapse + rng.randint(1, 135)) * ONE_DAY
+        return stopped - course_and_more, stopped
 
     def _uuid(self):
         return uuid.UUID(int=self.rng.getrandbits(128), version=4)
 
-    def _patient(self, number, calendar, stage, intake_at):
+    def _patient(self, number, seating, stage, intake_at):
         rng = self.rng
-        phone = "" if rng.random() < 0.1 else calendar.spec.patient_phone(number)
+        phone = "" if rng.random() < 0.1 else seating.spec.patient_phone(number)
         email_consent = rng.random() < 0.9
         sms_consent = bool(phone) and rng.random() < 0.6
         patient = Patient(
@@ -336,10 +348,10 @@ class DemoBuilder:
             mrn=f"D{number:06d}",
             first_name=rng.choice(FIRST_NAMES),
             last_name=rng.choice(LAST_NAMES),
-            date_of_birth=calendar.today - rng.randint(19 * 365, 80 * 365) * ONE_DAY,
+            date_of_birth=seating.today - rng.randint(19 * 365, 80 * 365) * ONE_DAY,
             email=f"patient.{number:06d}@example.org",
             phone=phone,
-            home_clinic=calendar.clinic,
+            home_clinic=seating.clinic,
             preferred_channel=(
                 Patient.Channel.SMS if sms_consent and rng.random() < 0.5 else Patient.Channel.EMAIL
             ),
@@ -353,67 +365,82 @@ class DemoBuilder:
         self.rows[Patient].append(patient)
         return patient
 
-    def _course(self, patient, protocol, days, *, in_progress):
+    def _course(self, patient, protocol, mapping_day, treatment_days, *, in_progress):
+        sessions = self.course_template.sessions_for(protocol)
         course = TreatmentCourse(
             patient=patient,
             protocol=protocol,
             kind=TreatmentCourse.Kind.ACUTE,
-            start_date=days[0],
-            planned_sessions=len(days),
+            start_date=mapping_day,
+            planned_sessions=sessions,
             motor_threshold=self.rng.randint(40, 75),
             status=TreatmentCourse.Status.ACTIVE if in_progress else TreatmentCourse.Status.COMPLETED,
             prior_auth_number=f"PA{self.rng.randint(10**7, 10**8 - 1)}",
-            authorised_sessions=len(days),
-            ended_on=None if in_progress else days[-1],
+            authorised_sessions=sessions,
+            ended_on=None if in_progress else treatment_days[-1],
         )
         self.rows[TreatmentCourse].append(course)
         return course
 
-    def _maintenance(self, patient, calendar, protocol, course, course_ended_on, stopped, *, book_next,
-                     phq9_total):
-        """An active plan from a week after the course, visits kept until ``stopped``, and
-        the due dates the plan's own rule gives."""
+    def _maintenance(self, patient, seating, protocol, course, stopped, *, book_next, phq9_total):
+        """An active plan from a week after the course, with the visits begun before
+        ``stopped`` (and maybe the next one booked), and the due dates the plan's rule gives."""
+        template = self.plan_template
         plan = MaintenancePlan(
             patient=patient,
             protocol=protocol,
             source_course=course,
+            template=template,
             status=MaintenancePlan.Status.ACTIVE,
-            started_on=course_ended_on + 7 * ONE_DAY,
+            started_on=course.ended_on + 7 * ONE_DAY,
+            grace_days=template.grace_days,
         )
         phases = [
-            MaintenancePhase(plan=plan, order=order, interval_days=interval, visits=visits)
-            for order, (interval, visits) in enumerate(MAINTENANCE_PHASES)
+            MaintenancePhase(plan=plan, order=order, interval_days=phase.interval_days,
+                             sessions_per_visit=phase.sessions_per_visit, visits=phase.visits)
+            for order, phase in enumerate(self.plan_phases)
         ]
-        # Patients come up to a day early or two days late; a closed day moves the visit on.
-        visit_days = []
-        due = plan.started_on
-        while (day := calendar.open_on_or_after(due + self.rng.randint(-1, 2) * ONE_DAY)) < stopped:
-            visit_days.append(day)
-            due = plan.next_due_date(completed_visits=len(visit_days), last_visit_on=day, phases=phases)
-        plan.refresh_schedule(
-            completed_visits=len(visit_days),
-            last_visit_on=visit_days[-1] if visit_days else None,
-            time_zone=calendar.clinic.time_zone,
-            phases=phases,
-        )
         self.rows[MaintenancePlan].append(plan)
         self.rows[MaintenancePhase].extend(phases)
 
-        for day in visit_days:
-            visit = self._appointment(patient, calendar, calendar.seat(day), protocol,
-                                      Appointment.Kind.MAINTENANCE, plan=plan,
-                                      motor_threshold=course.motor_threshold)
-            self._phq9(patient, visit.starts_at, phq9_total)
-        if book_next:
-            day = calendar.open_on_or_after(max(plan.next_due_on, calendar.today + ONE_DAY))
-            self._appointment(patient, calendar, calendar.seat(day), protocol,
-                              Appointment.Kind.MAINTENANCE, plan=plan)
+        visits = []
+        due = plan.started_on
+        while (phase := plan.phase_for_visit(len(visits), phases)) is not None:
+            # Patients come up to a day early or two days late; a closed day moves the visit
+            # on; a cluster visit's sessions fall on consecutive open days.
+            first = due + self.rng.randint(-1, 2) * ONE_DAY
+            if visits:
+                first = max(first, visits[-1][-1] + ONE_DAY)
+            visit = [seating.open_on_or_after(first)]
+            while len(visit) < phase.sessions_per_visit:
+                visit.append(seating.open_on_or_after(visit[-1] + ONE_DAY))
+            if visit[0] >= stopped:
+                if book_next:
+                    visits.append(visit)
+                break
+            visits.append(visit)
+            due = plan.next_due_date(completed_visits=len(visits), last_visit_on=visit[0], phases=phases)
 
-    def _appointment(self, patient, calendar, seat, protocol, kind, *, course=None, plan=None,
+        completed_days = []
+        for visit in visits:
+            for session_number, day in enumerate(visit):
+                session = self._appointment(patient, seating, seating.seat(day), Appointment.Kind.MAINTENANCE,
+                                            protocol, protocol.chair_minutes, plan=plan,
+                                            motor_threshold=course.motor_threshold)
+                if session.status == Appointment.Status.COMPLETED:
+                    completed_days.append(day)
+                    if session_number == 0:
+                        self._phq9(patient, session.starts_at, phq9_total)
+        # What scheduling.adherence.refresh_plan computes from the completed sessions.
+        completed_visits, last_visit_on = plan.visits_from_sessions(completed_days, phases)
+        plan.refresh_schedule(completed_visits=completed_visits, last_visit_on=last_visit_on,
+                              time_zone=seating.clinic.time_zone, phases=phases)
+
+    def _appointment(self, patient, seating, seat, kind, protocol, minutes, *, course=None, plan=None,
                      motor_threshold=None):
         """An appointment whose status follows the clock: over, under way, or to come."""
         chair, starts_at = seat
-        ends_at = starts_at + datetime.timedelta(minutes=protocol.chair_minutes)
+        ends_at = starts_at + datetime.timedelta(minutes=minutes)
         if ends_at <= self.now:
             status = Appointment.Status.COMPLETED
         elif starts_at <= self.now:
@@ -423,7 +450,7 @@ class DemoBuilder:
         appointment = Appointment(
             uuid=self._uuid(),
             patient=patient,
-            clinic=calendar.clinic,
+            clinic=seating.clinic,
             chair=chair,
             technician=self.staff[roles.TECHNICIAN],
             kind=kind,
@@ -533,9 +560,9 @@ def seed_clinic(spec, today):
     )
     if not created:
         return clinic
-    hours = [(weekday, period) for weekday in range(5) for period in WEEKDAY_HOURS]
+    hours = [(weekday, period) for weekday in range(OpeningHours.Weekday.SATURDAY) for period in WEEKDAY_HOURS]
     if spec.open_saturday_morning:
-        hours += [(5, period) for period in SATURDAY_HOURS]
+        hours += [(OpeningHours.Weekday.SATURDAY, period) for period in SATURDAY_HOURS]
     OpeningHours.objects.bulk_create(
         OpeningHours(clinic=clinic, weekday=weekday, opens_at=opens, closes_at=closes)
         for weekday, (opens, closes) in hours
@@ -575,24 +602,34 @@ class Command(BaseCommand):
         if Patient.objects.exists():
             if if_empty:
                 self.stdout.write("The database already has patients; seed_demo left it as it was.")
+                self._portal_logins()
                 return
             raise CommandError(
                 "The database already has patients and seed_demo only fills an empty one. "
                 "Use --if-empty to skip quietly, or empty it first (manage.py flush)."
             )
 
+        course_template = CourseTemplate.objects.filter(is_default=True).first()
+        plan_template = PlanTemplate.objects.filter(name=PLAN_TEMPLATE).first()
+        if course_template is None or plan_template is None:
+            raise CommandError(
+                f"seed_demo needs a default course template and the “{PLAN_TEMPLATE}” plan template; "
+                "the migrations create both (has one been deleted in admin?)."
+            )
+
         now = timezone.now()
         with transaction.atomic():
             staff = seed_staff()
             protocols = seed_protocols()
-            # One lane length fits every protocol the demo patients are treated with.
-            lane_minutes = max(protocols[name].chair_minutes for name in PATIENT_PROTOCOLS)
-            calendars = [
-                ClinicCalendar(seed_clinic(spec, now.date()), spec=spec, lane_minutes=lane_minutes, now=now)
+            # One lane fits any visit the demo books: a mapping visit or a session of any protocol.
+            lane_minutes = max(course_template.mapping_minutes,
+                               *(protocols[name].chair_minutes for name in PATIENT_PROTOCOLS))
+            clinics = [
+                ClinicSeating(seed_clinic(spec, now.date()), spec=spec, lane_minutes=lane_minutes, now=now)
                 for spec in CLINICS
             ]
-            builder = DemoBuilder(rng=random.Random(seed), now=now, calendars=calendars,
-                                  protocols=protocols, staff=staff)
+            builder = DemoBuilder(rng=random.Random(seed), now=now, clinics=clinics, protocols=protocols,
+                                  course_template=course_template, plan_template=plan_template, staff=staff)
             for number in range(1, patients + 1):
                 builder.add_patient(number)
                 if number % PATIENTS_PER_WRITE == 0:
@@ -600,28 +637,40 @@ class Command(BaseCommand):
                     if verbosity > 1:
                         self.stdout.write(f"  {number} of {patients} patients written")
             builder.write()
-        self._report(builder, patients, seed, now)
+            # What the hourly job would do: the worklist shows the overdue patients at once.
+            flags = flag_overdue_patients(now)
+            open_demo_portal_accounts()
+        self._report(builder, patients, seed, flags)
+        self._portal_logins()
 
-    def _report(self, builder, patients, seed, now):
+    def _portal_logins(self):
+        logins = demo_portal_logins()
+        if logins:
+            self.stdout.write(f"Patient portal logins at /portal/login/, password “{settings.DEMO_PASSWORD}”:")
+            for email, stage in logins:
+                self.stdout.write(f"  {email:<32} {stage}")
+
+    def _report(self, builder, patients, seed, flags):
         clinics = ", ".join(
-            f"{calendar.clinic.name} ({calendar.clinic.time_zone}, {len(calendar.chairs)} chairs in service)"
-            for calendar in builder.calendars
+            f"{seating.clinic.name} ({seating.clinic.time_zone}, {len(seating.chairs)} chairs in service)"
+            for seating in builder.clinics
         )
         self.stdout.write(self.style.SUCCESS(f"Seeded {patients} demo patients (seed {seed}) in {clinics}."))
         for stage in STAGE_WEIGHTS:
             self.stdout.write(f"  {stage:<26} {builder.stages[stage]:>8}")
         today = sum(
             Appointment.objects.filter(
-                clinic=calendar.clinic,
-                starts_at__gte=calendar.at(calendar.today, datetime.time(0)),
-                starts_at__lt=calendar.at(calendar.today + ONE_DAY, datetime.time(0)),
+                clinic=seating.clinic,
+                starts_at__gte=seating.at(seating.today, datetime.time(0)),
+                starts_at__lt=seating.at(seating.today + ONE_DAY, datetime.time(0)),
             ).count()
-            for calendar in builder.calendars
+            for seating in builder.clinics
         )
         written = builder.written
         self.stdout.write(
             f"  {written[Appointment]} appointments ({today} today), {written[SessionRecord]} session "
-            f"records, {written[Assessment]} PHQ-9 assessments, {written[MaintenancePlan]} maintenance plans."
+            f"records, {written[Assessment]} PHQ-9 assessments, {written[MaintenancePlan]} maintenance plans, "
+            f"{flags['raised']} overdue flags."
         )
         self.stdout.write(f"Demo logins, password “{settings.DEMO_PASSWORD}”:")
         for username, _, _, role, admin_access in STAFF:
