@@ -64,9 +64,12 @@ class TwilioBackend:
     """Sends through Twilio's Messages API (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM)."""
 
     def __init__(self):
+        from twilio.http.http_client import TwilioHttpClient
         from twilio.rest import Client
 
-        self.client = Client(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN, timeout=10)
+        # A short timeout: a slow provider must not hold a worker's whole batch.
+        self.client = Client(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN,
+                             http_client=TwilioHttpClient(timeout=10))
 
     def send(self, to, body):
         from twilio.base.exceptions import TwilioRestException
