@@ -6,21 +6,13 @@ reader (or a test) needs to find carries an SVG id (matplotlib's ``gid``).
 """
 
 import datetime
+import functools
 import io
 import itertools
 
-import matplotlib
 from django.utils.safestring import mark_safe
-from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
-from matplotlib.figure import Figure
-from matplotlib.ticker import PercentFormatter
-from matplotlib.transforms import blended_transform_factory
 
 from patients.models import Assessment
-
-# Text stays <text> (small, searchable, read by screen readers) rather than glyph outlines,
-# and the ids matplotlib generates are the same on every render.
-matplotlib.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "tmsclinic", "font.size": 9})
 
 PHQ9_MAX = 27
 BAND_COLOURS = {
@@ -44,6 +36,25 @@ def phq9_bands():
     ]
 
 
+@functools.cache
+def _matplotlib():
+    """matplotlib, imported on the first chart rather than when Django starts: it takes about
+    half a second and may build a font cache, which every ``manage.py`` command would pay."""
+    import matplotlib
+
+    # Text stays <text> (small, searchable, read by screen readers) rather than glyph outlines,
+    # and the ids matplotlib generates are the same on every render.
+    matplotlib.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "tmsclinic", "font.size": 9})
+    return matplotlib
+
+
+def _figure(**kwargs):
+    _matplotlib()
+    from matplotlib.figure import Figure
+
+    return Figure(**kwargs)
+
+
 def _svg(figure):
     buffer = io.StringIO()
     # No creation date in the file: the same data gives the same SVG.
@@ -65,7 +76,10 @@ def phq9_chart(*, scores, sessions, courses, maintenance_from, until):
     """
     # Fixed margins rather than a layout engine, which would draw the figure twice: room on
     # the right for the band names and below for the dates and the legend.
-    figure = Figure(figsize=(7.2, 3.3))
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+    from matplotlib.transforms import blended_transform_factory
+
+    figure = _figure(figsize=(7.2, 3.3))
     figure.subplots_adjust(left=0.08, right=0.8, top=0.97, bottom=0.28)
     axes = figure.add_subplot()
     days = [day for day, _ in scores]
@@ -153,7 +167,9 @@ def survival_at(steps, time):
 def survival_chart(groups):
     """Relapse-free survival by group as SVG. ``groups``: dicts with ``key``, ``label``,
     ``durations`` (days), ``events`` and ``steps`` (from ``kaplan_meier``)."""
-    figure = Figure(figsize=(7, 3.4))
+    from matplotlib.ticker import PercentFormatter
+
+    figure = _figure(figsize=(7, 3.4))
     figure.subplots_adjust(left=0.1, right=0.97, top=0.96, bottom=0.24)
     axes = figure.add_subplot()
     longest = max((max(group["durations"], default=0) for group in groups), default=0) / DAYS_PER_MONTH
