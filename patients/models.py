@@ -382,10 +382,11 @@ class MaintenancePlan(models.Model):
 
     @property
     def days_overdue(self):
-        """Whole days since the visit fell due, once the grace days have run out."""
+        """Whole days since the visit fell due, once the grace days have run out, counted on
+        the home clinic's calendar: UTC's is a day ahead every evening in the Americas."""
         if not self.is_overdue:
             return 0
-        return (timezone.now().date() - self.next_due_on).days
+        return (self.patient.home_clinic.today() - self.next_due_on).days
 
 
 class MaintenancePhase(models.Model):

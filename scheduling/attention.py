@@ -147,9 +147,7 @@ def worklist(request):
     for flag in page:
         clinic = flag.patient.home_clinic
         flag.live_plan = plan = flag.patient.live_plans[0] if flag.patient.live_plans else None
-        # Counted on the clinic's calendar: MaintenancePlan.days_overdue counts on UTC's, a day
-        # ahead every evening in the Americas.
-        flag.days_overdue = (clinic.today() - plan.next_due_on).days if plan and plan.is_overdue else 0
+        flag.days_overdue = plan.days_overdue if plan else 0
         flag.outreach_form = OutreachForm(auto_id=_form_id(flag))
         flag.snooze_form = SnoozeForm(auto_id=_form_id(flag), today=clinic.today())
         flag.resolve_form = ResolveForm(auto_id=_form_id(flag))
