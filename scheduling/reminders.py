@@ -167,10 +167,24 @@ def enqueue_after_commit(task_name, *, eta=None):
 # --- Messages ---------------------------------------------------------------------------------
 
 
+def absolute_url(path):
+    """A link for a message: messages leave the site, so they carry its full address."""
+    return settings.SITE_URL.rstrip("/") + path
+
+
 def link_for(appointment):
     """A signed, expiring link to confirm or cancel without logging in."""
     token = signing.dumps(str(appointment.uuid), salt=LINK_SALT)
-    return settings.SITE_URL.rstrip("/") + reverse("portal:reminder-link", args=[token])
+    return absolute_url(reverse("portal:reminder-link", args=[token]))
+
+
+def portal_booking_link(patient):
+    """The portal's booking page, for a patient who can log in there; else None. An account
+    still waiting for its invitation to be taken up has no password to log in with."""
+    user = patient.user
+    if user is None or not user.is_active or not user.has_usable_password():
+        return None
+    return absolute_url(reverse("portal:book"))
 
 
 def appointment_from_link(token):
@@ -193,8 +207,9 @@ def _context(reminder):
             "link": link_for(appointment),
             "kind": reminder.kind,
         }
-    clinic = reminder.plan.patient.home_clinic
-    return {"clinic": clinic, "due_on": reminder.due_on, "kind": reminder.kind}
+    patient = reminder.plan.patient
+    return {"clinic": patient.home_clinic, "due_on": reminder.due_on, "kind": reminder.kind,
+            "book_link": portal_booking_link(patient)}
 
 
 def render(reminder):
@@ -336,7 +351,7 @@ def send_due(now=None):
     while ids := _claim(now):
         rows = list(
             Reminder.objects.filter(pk__in=ids).select_related(
-                "appointment__patient", "appointment__clinic", "plan__patient__home_clinic"
+                "appointment__patient", "appointment__clinic", "plan__patient__home_clinic", "plan__patient__user"
             )
         )
         superseded = _superseded(rows, now)
@@ -406,9 +421,14 @@ def _send_one(reminder, now, connection, sms_backend, counts, superseded):
 
 def nudge_due_soon(now=None):
     """Write a "your maintenance session is due" reminder for every active plan due within
-    TMS_DUE_SOON_DAYS with nothing booked, once per due date (the unique constraint)."""
+    TMS_DUE_SOON_DAYS with nothing booked, once per due date (the unique constraint). The
+    window runs from today on the calendar of the patient's home clinic."""
     now = now or timezone.now()
-    today = now.date()
+    ahead = datetime.timedelta(days=settings.TMS_DUE_SOON_DAYS)
+    # Every clinic's today is within a day of UTC's: one query takes the widest window, and
+    # each plan is then held to its own clinic's.
+    utc_today = now.astimezone(datetime.UTC).date()
+    one_day = datetime.timedelta(days=1)
     booked = Appointment.objects.filter(
         patient=OuterRef("patient"), starts_at__gte=now,
         status__in=(Appointment.Status.BOOKED, Appointment.Status.CHECKED_IN),
@@ -416,17 +436,20 @@ def nudge_due_soon(now=None):
     plans = (
         MaintenancePlan.objects.filter(
             status=MaintenancePlan.Status.ACTIVE, patient__status=Patient.Status.ACTIVE,
-            next_due_on__gte=today, next_due_on__lte=today + datetime.timedelta(days=settings.TMS_DUE_SOON_DAYS),
+            next_due_on__gte=utc_today - one_day, next_due_on__lte=utc_today + one_day + ahead,
         )
         .filter(~Exists(booked))
         # Once per due date whatever the channel: a patient who switched channel since the
         # last nudge is not nudged again.
         .filter(~Exists(Reminder.objects.filter(plan=OuterRef("pk"), due_on=OuterRef("next_due_on"),
                                                  kind=Reminder.Kind.MAINTENANCE_DUE)))
-        .select_related("patient")
+        .select_related("patient__home_clinic")
     )
     rows = []
     for plan in plans:
+        today = plan.patient.home_clinic.local(now).date()
+        if not today <= plan.next_due_on <= today + ahead:
+            continue
         channel = channel_for(plan.patient)
         if channel is not None:
             rows.append(Reminder(plan=plan, due_on=plan.next_due_on, kind=Reminder.Kind.MAINTENANCE_DUE,
@@ -468,7 +491,7 @@ def staff_digest(now=None):
             for clinician in clinicians:
                 if owner in (None, clinician.pk) or owner not in per_clinician:
                     per_clinician[clinician.pk].append(flag)
-        link = settings.SITE_URL.rstrip("/") + reverse("staff:attention")
+        link = absolute_url(reverse("staff:attention"))
         messages = []
         for clinician in clinicians:
             mine = per_clinician[clinician.pk]
