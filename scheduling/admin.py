@@ -1,7 +1,7 @@
 """Django admin for clinics, chairs, hours, closures, appointments, session records and reminders.
 
-Times are stored in UTC and the admin (TIME_ZONE = UTC) edits them in UTC; every list and
-detail page also shows them in the clinic's own zone, which is what the clinic works in.
+Times are stored in UTC and the admin (TIME_ZONE = UTC) shows and edits them in UTC; every list
+and detail page also shows them in the clinic's own zone, which is what the clinic works in.
 As in patients.admin, every page runs a fixed number of queries whatever the data size.
 """
 
@@ -11,14 +11,22 @@ from collections import Counter
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
 from patients.models import MaintenancePhase, MaintenancePlan
+from tmsclinic.roles import roles_of
 
-from . import reminders
+from . import reminders, services
 from .adherence import refresh_plan
+from .forms import CancelForm
 from .models import Appointment, Chair, Clinic, Closure, OpeningHours, Reminder, SessionRecord
+from .views import BOOKERS
 
 PATIENT_SEARCH_FIELDS = ("patient__mrn", "patient__first_name", "patient__last_name")
 
@@ -102,24 +110,35 @@ class ClosureAdmin(admin.ModelAdmin):
 
 @admin.register(Appointment)
 class AppointmentAdmin(admin.ModelAdmin):
+    """Appointments are looked up here, not booked or moved: scheduling.services takes the
+    chair lock, arms and disarms reminders and recomputes the maintenance plan, and a plain
+    model save would skip all three. So only the technician is edited on the form; the status
+    changes through the cancel action, which calls the service; and deleting is for superusers
+    clearing data entered in error, keeping plans in step."""
+
     list_display = ("patient", "kind", "clinic", "chair", "starts", "ends", "status")
     list_filter = ("status", "kind", "clinic", "booked_via")
     search_fields = PATIENT_SEARCH_FIELDS
-    autocomplete_fields = (
-        "patient",
-        "chair",
-        "technician",
-        "course",
-        "plan",
-        "booked_by",
-        "authorisation_override_by",
+    autocomplete_fields = ("technician",)
+    readonly_fields = (
+        "staff_page", "clinic_local_time",
+        "patient", "kind", "clinic", "chair", "course", "plan",
+        "starts_at", "ends_at",
+        "status", "confirmed_at", "checked_in_at", "cancelled_at", "cancel_reason",
+        "booked_via", "booked_by", "uuid", "created_at", "updated_at",
+        "authorisation_override_by", "authorisation_override_note",
     )
-    readonly_fields = ("clinic_local_time", "uuid", "created_at", "updated_at")
     date_hierarchy = "starts_at"
     ordering = ("-starts_at",)
+    actions = ("cancel_selected",)
     fieldsets = (
-        (None, {"fields": ("patient", "kind", "clinic", "chair", "technician", "course", "plan")}),
-        ("Time", {"fields": ("starts_at", "ends_at", "clinic_local_time")}),
+        (None, {
+            "fields": ("staff_page", "patient", "kind", "clinic", "chair", "technician", "course", "plan"),
+            "description": "The booking, times and status change only on the appointment's staff page, "
+                           "which moves its reminders, its chair and the maintenance plan with it.",
+        }),
+        ("Time", {"fields": ("starts_at", "ends_at", "clinic_local_time"),
+                  "description": "In UTC. The clinic's own time is shown under “Clinic local time”."}),
         ("Status", {"fields": ("status", "confirmed_at", "checked_in_at", "cancelled_at", "cancel_reason")}),
         ("Booking", {"fields": ("booked_via", "booked_by", "uuid", "created_at", "updated_at")}),
         (
@@ -134,10 +153,76 @@ class AppointmentAdmin(admin.ModelAdmin):
         # list_select_related once get_queryset has selected related rows, hence all here.
         return super().get_queryset(request).select_related("patient", "clinic", "chair__clinic")
 
-    def formfield_for_dbfield(self, db_field, request, **kwargs):
-        if db_field.name in ("starts_at", "ends_at"):
-            kwargs["help_text"] = "In UTC. The clinic's own time is shown under “Clinic local time”."
-        return super().formfield_for_dbfield(db_field, request, **kwargs)
+    def has_add_permission(self, request):
+        # Booking is the staff booking page's: it picks the course or plan, checks the
+        # authorisation and the opening hours, takes the chair lock and arms the reminders.
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        # Deleting takes the session record and the delivery log with it: staff cancel instead.
+        return request.user.is_superuser and super().has_delete_permission(request, obj)
+
+    def has_cancel_permission(self, request):
+        # The roles that may cancel on the staff appointment page.
+        return self.has_change_permission(request) and bool(roles_of(request.user) & set(BOOKERS))
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {"can_book": bool(roles_of(request.user) & set(BOOKERS)), **(extra_context or {})}
+        return super().changelist_view(request, extra_context)
+
+    def save_model(self, request, obj, form, change):
+        # Only what the form may change: a full save would write back the status and times read
+        # before a cancellation that landed meanwhile on the staff page.
+        if form.changed_data:
+            obj.save(update_fields=[*form.changed_data, "updated_at"])
+
+    def delete_model(self, request, obj):
+        self.delete_queryset(request, Appointment.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset):
+        # Reminders go with their appointment; a plan that lost a session is recomputed.
+        with transaction.atomic():
+            plans = list(MaintenancePlan.objects.filter(pk__in=list(queryset.values_list("plan", flat=True)))
+                         .select_related("patient__home_clinic"))
+            super().delete_queryset(request, queryset)
+            for plan in plans:
+                refresh_plan(plan)
+
+    @admin.action(description="Cancel the selected appointments…", permissions=["cancel"])
+    def cancel_selected(self, request, queryset):
+        """Cancel each through scheduling.services, after a page that asks for the reason;
+        each one the service refuses is reported with its reason."""
+        form = CancelForm(request.POST if "confirm" in request.POST else None)
+        if not form.is_valid():
+            return TemplateResponse(request, "admin/scheduling/appointment/cancel_selected.html", {
+                **self.admin_site.each_context(request),
+                "title": "Cancel appointments",
+                "opts": self.model._meta,
+                "appointments": queryset,
+                "form": form,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            })
+        cancelled, refused = 0, Counter()
+        for appointment in queryset:
+            try:
+                services.cancel_appointment(appointment, by=request.user, reason=form.cleaned_data["reason"])
+            except ValidationError as refusal:
+                refused[" ".join(refusal.messages)] += 1
+            except Appointment.DoesNotExist:
+                refused["It was deleted meanwhile."] += 1
+            else:
+                cancelled += 1
+        if cancelled:
+            plural = "s" if cancelled != 1 else ""
+            self.message_user(request, f"{cancelled} appointment{plural} cancelled; their reminders will not go out.",
+                              messages.SUCCESS)
+        for reason, count in sorted(refused.items()):
+            self.message_user(request, f"{count} not cancelled: {reason}", messages.WARNING)
+
+    @admin.display(description="staff page")
+    def staff_page(self, appointment):
+        return format_html('<a href="{}">Open the appointment</a> to reschedule, cancel, check in or complete it.',
+                           reverse("staff:appointment", args=[appointment.uuid]))
 
     @admin.display(description="starts (clinic time)", ordering="starts_at")
     def starts(self, appointment):
@@ -149,9 +234,6 @@ class AppointmentAdmin(admin.ModelAdmin):
 
     @admin.display(description="clinic local time")
     def clinic_local_time(self, appointment):
-        # Also shown on an add form sent back with errors, before the clinic is saved.
-        if not (appointment.clinic_id and appointment.starts_at and appointment.ends_at):
-            return "-"
         start = clinic_time(appointment.clinic, appointment.starts_at)
         return f"{start} to {clinic_time(appointment.clinic, appointment.ends_at)}"
 
