@@ -128,6 +128,19 @@ MISSED_LOOKBACK = datetime.timedelta(days=365)
 EPOCH = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
 
 
+def _end_pauses(now):
+    """A pause with an end date has already moved the plan's due date; once its last day is
+    over on the clinic's calendar, it just ends. No clinic's date is ahead of UTC's by more
+    than a day, so one query finds every candidate and the clinic's zone decides."""
+    paused = MaintenancePlan.objects.filter(status=MaintenancePlan.Status.PAUSED, paused_until__lte=now.date())
+    ended = [
+        plan.pk for plan in paused.select_related("patient__home_clinic")
+        if plan.paused_until < plan.patient.home_clinic.local(now).date()
+    ]
+    if ended:
+        MaintenancePlan.objects.filter(pk__in=ended).update(status=MaintenancePlan.Status.ACTIVE)
+
+
 def flag_overdue_patients(now=None):
     """Raise overdue-maintenance and missed-appointments flags for everyone who has fallen
     off schedule, and resolve overdue flags of patients back on it. Returns how many flags
@@ -138,10 +151,7 @@ def flag_overdue_patients(now=None):
     tables = {"flag": _table(PatientFlag), "plan": _table(MaintenancePlan), "patient": _table(Patient),
               "appointment": _table(Appointment)}
     with transaction.atomic():
-        # A pause with an end date has already moved the plan's due date; it just ends.
-        MaintenancePlan.objects.filter(status=MaintenancePlan.Status.PAUSED, paused_until__lt=now.date()).update(
-            status=MaintenancePlan.Status.ACTIVE
-        )
+        _end_pauses(now)
         with connection.cursor() as cursor:
             cursor.execute(RAISE_OVERDUE.format(**tables), [
                 overdue, _when(now), MaintenancePlan.Status.ACTIVE, _when(now), Patient.Status.ACTIVE, overdue,

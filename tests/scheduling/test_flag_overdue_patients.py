@@ -247,3 +247,25 @@ def test_two_runs_at_once_raise_each_flag_once(on_postgres, transactional_db):
     assert errors == []
     assert sum(results) == 40
     assert PatientFlag.objects.filter(kind=OVERDUE).count() == 40
+
+
+@pytest.mark.parametrize(
+    ("zone", "moment", "ended"),
+    [
+        # Auckland is 13 hours ahead in February: 1 February is over there at 11:00 UTC.
+        ("Pacific/Auckland", datetime.datetime(2027, 2, 1, 10, 59, tzinfo=UTC), False),
+        ("Pacific/Auckland", datetime.datetime(2027, 2, 1, 11, 0, tzinfo=UTC), True),
+        # Los Angeles is 8 hours behind: at 02:00 UTC on the 2nd it is still the 1st there.
+        ("America/Los_Angeles", datetime.datetime(2027, 2, 2, 2, 0, tzinfo=UTC), False),
+        ("America/Los_Angeles", datetime.datetime(2027, 2, 2, 8, 0, tzinfo=UTC), True),
+    ],
+)
+def test_a_pause_ends_when_its_last_day_is_over_in_the_clinics_zone(db, weekly, zone, moment, ended):
+    clinic = ClinicFactory(time_zone=zone)
+    plan = plan_for(clinic, weekly, started_on=datetime.date(2027, 1, 4))
+    with travel(datetime.datetime(2027, 1, 5, tzinfo=UTC)):
+        pause_plan(plan, until=datetime.date(2027, 2, 1))
+    with travel(moment):
+        flag_overdue_patients()
+    plan.refresh_from_db()
+    assert plan.status == (MaintenancePlan.Status.ACTIVE if ended else MaintenancePlan.Status.PAUSED)
