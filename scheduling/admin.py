@@ -12,7 +12,7 @@ from collections import Counter
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -26,7 +26,7 @@ from . import reminders, services
 from .adherence import refresh_plan
 from .forms import CancelForm
 from .models import Appointment, Chair, Clinic, Closure, OpeningHours, Reminder, SessionRecord
-from .views import BOOKERS
+from .views import BOOKERS, SESSION_RUNNERS
 
 PATIENT_SEARCH_FIELDS = ("patient__mrn", "patient__first_name", "patient__last_name")
 
@@ -238,30 +238,97 @@ class AppointmentAdmin(admin.ModelAdmin):
         return f"{start} to {clinic_time(appointment.clinic, appointment.ends_at)}"
 
 
+class NotDeletedOnItsOwn:
+    """For rows that belong to an appointment or a plan and leave only with it: they have no
+    delete page, action or link of their own. has_delete_permission keeps its default because
+    Django admin asks it about every row that deleting the appointment or plan takes along;
+    whether that happens is for the appointment's or plan's admin to decide."""
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def delete_view(self, request, object_id, extra_context=None):
+        raise PermissionDenied
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), "show_delete": False})
+
+
 @admin.register(SessionRecord)
-class SessionRecordAdmin(admin.ModelAdmin):
+class SessionRecordAdmin(NotDeletedOnItsOwn, admin.ModelAdmin):
+    """A session record is written by complete_appointment, which completes the appointment and
+    moves the maintenance plan in the same transaction; one added here, or moved to another
+    appointment, would leave the appointment booked, the plan's due date and the course's count
+    behind, and the staff page unable to complete the session. So records are not added here, the
+    appointment, operator and time are read-only, and only what was delivered can be corrected:
+    nothing in scheduling reads it, and the staff page has no other way to amend a typo. A
+    record goes only with its appointment (a superuser's delete, which recomputes the plan): on
+    its own, the appointment would still count as a session delivered with no record of it."""
+
     list_display = ("appointment", "pulses_delivered", "intensity_percent_mt", "motor_threshold", "operator")
     list_select_related = ("appointment__patient", "appointment__clinic", "operator")
     search_fields = tuple(f"appointment__{field}" for field in PATIENT_SEARCH_FIELDS)
-    autocomplete_fields = ("appointment", "operator")
+    readonly_fields = ("staff_page", "appointment", "operator", "recorded_at")
     date_hierarchy = "recorded_at"
     ordering = ("-recorded_at",)
+    fieldsets = (
+        (None, {
+            "fields": ("staff_page", "appointment", "operator", "recorded_at"),
+            "description": "Sessions are recorded when they are completed on the appointment's staff page, "
+                           "which completes the appointment and moves the maintenance plan with it.",
+        }),
+        ("Delivered", {
+            "fields": ("pulses_delivered", "intensity_percent_mt", "motor_threshold", "coil_position",
+                       "side_effects", "notes"),
+            "description": "Correct what was recorded in error. Each correction is kept in History: "
+                           "who made it, when, and which fields.",
+        }),
+    )
+
+    def has_add_permission(self, request):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {"can_run": bool(roles_of(request.user) & set(SESSION_RUNNERS)), **(extra_context or {})}
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(description="staff page")
+    def staff_page(self, record):
+        return format_html('<a href="{}">Open the appointment</a> where this session was completed.',
+                           reverse("staff:appointment", args=[record.appointment.uuid]))
 
 
 @admin.register(Reminder)
-class ReminderAdmin(admin.ModelAdmin):
+class ReminderAdmin(NotDeletedOnItsOwn, admin.ModelAdmin):
+    """The outbox is written by booking, cancelling and the nudge job, and sent by claim: a row
+    added or edited here (status, time, channel) could go out twice or never. So reminders are
+    read-only here, and the Resend action, which obeys the sending rules, is the one way to send
+    one again. A reminder goes only with its appointment or plan: on its own, a deleted row would
+    hide that it went out, and the nudge job would write a plan's nudge again and send it twice."""
+
     list_display = ("kind", "channel", "about", "scheduled", "status", "attempts", "sent_at")
     list_filter = ("status", "kind", "channel")
     list_select_related = ("appointment__patient", "appointment__clinic", "plan__patient__home_clinic")
     search_fields = tuple(f"{about}__{field}" for about in ("appointment", "plan") for field in PATIENT_SEARCH_FIELDS)
-    autocomplete_fields = ("appointment", "plan")
     readonly_fields = ("scheduled", "created_at")
     ordering = ("-scheduled_for",)
     actions = ("resend",)
 
     RESENDABLE = (Reminder.Status.FAILED, Reminder.Status.SKIPPED)
 
-    @admin.action(description="Resend the selected failed or skipped reminders", permissions=["change"])
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_resend_permission(self, request):
+        # Whoever the clinic lets change reminders may resend them; no one edits a row.
+        return super().has_change_permission(request)
+
+    @admin.action(description="Resend the selected failed or skipped reminders", permissions=["resend"])
     def resend(self, request, queryset):
         """Re-arm failed or skipped reminders that the sending rules still allow: the session
         has not begun and is still booked (or the plan is active and still due that day), and
@@ -320,9 +387,6 @@ class ReminderAdmin(admin.ModelAdmin):
 
     @admin.display(description="scheduled for (clinic time)", ordering="scheduled_for")
     def scheduled(self, reminder):
-        # Also shown on the add form, before the reminder is about anything.
-        if not (reminder.scheduled_for and (reminder.appointment_id or reminder.plan_id)):
-            return "-"
         return clinic_time(self.clinic_of(reminder), reminder.scheduled_for)
 
 
