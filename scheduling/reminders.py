@@ -1,8 +1,9 @@
 """The reminders outbox: rows written with the booking, sent by a beat task exactly once.
 
-A ``Reminder`` row is written in the same transaction as the booking (``arm``), skipped in the
-same transaction as a cancellation (``disarm``), and sent by ``send_due`` which claims rows
-before sending them, so two workers never send the same one. Everything is decided from
+A ``Reminder`` row is written in the same transaction as the booking (``arm``, with the rows
+``reminders_for`` builds, which ``seed_demo`` writes in bulk too), skipped in the same
+transaction as a cancellation (``disarm``), and sent by ``send_due`` which claims rows before
+sending them, so two workers never send the same one. Everything is decided from
 database state at send time: consent, quiet hours, whether the session has begun.
 """
 
@@ -108,10 +109,10 @@ def _fit_quiet_hours(clinic, channel, when, deadline):
 # --- Arming and disarming (inside the booking's transaction) ---------------------------------
 
 
-def arm(appointment, now=None):
-    """Write the appointment's reminder rows. Reminders that can no longer go out are written
-    as skipped with the reason, so the delivery log tells staff why nothing was sent."""
-    now = now or timezone.now()
+def reminders_for(appointment, now):
+    """The unsaved reminder rows of an appointment booked at ``now``, without writing or
+    enqueueing anything. Reminders that can no longer go out are made skipped with the reason,
+    so the delivery log tells staff why nothing was sent."""
     patient = appointment.patient
     channel = channel_for(patient)
     rows = []
@@ -129,6 +130,14 @@ def arm(appointment, now=None):
             else:
                 row.scheduled_for = fitted
         rows.append(row)
+    return rows
+
+
+def arm(appointment, now=None):
+    """Write the appointment's reminder rows, and ask for a run of the sending task when one
+    is due within the minute."""
+    now = now or timezone.now()
+    rows = reminders_for(appointment, now)
     Reminder.objects.bulk_create(rows)
     # A reminder due before beat's next tick gets a run of its own at the moment it is due.
     soon = [row.scheduled_for for row in rows

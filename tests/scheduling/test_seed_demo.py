@@ -1,4 +1,5 @@
-"""seed_demo: every stage of care, within the clinic's rules, the same for the same seed and day."""
+"""seed_demo: every stage of care, within the clinic's rules, the same for the same seed and day;
+the reminders booking would write, sent by the worker when they fall due."""
 
 import datetime
 from collections import defaultdict
@@ -7,11 +8,14 @@ from io import StringIO
 import pytest
 import time_machine
 from django.contrib.auth import get_user_model
+from django.core import mail
 from django.core.management import CommandError, call_command
 
 from patients.models import ITEM_FIELDS, Assessment, MaintenancePlan, Patient, PatientFlag, TreatmentCourse
+from scheduling import reminders, sms
 from scheduling.adherence import refresh_plan
-from scheduling.models import Appointment, Clinic, OpeningHours, SessionRecord
+from scheduling.management.commands.seed_demo import REMINDED_PAST_SESSIONS
+from scheduling.models import Appointment, Clinic, OpeningHours, Reminder, SessionRecord
 from scheduling.services import sessions_used
 from tmsclinic import roles
 
@@ -69,7 +73,18 @@ def fingerprint():
         "assessments": list(Assessment.objects.order_by("patient__mrn", "taken_at").values_list(
             "patient__mrn", "taken_at", *ITEM_FIELDS,
         )),
+        "reminders": list(Reminder.objects.order_by("appointment__uuid", "kind").values_list(
+            "appointment__uuid", "kind", "channel", "status", "scheduled_for", "sent_at",
+        )),
     }
+
+
+REMINDER_FIELDS = ("appointment_id", "kind", "channel", "status", "scheduled_for", "last_error", "attempts",
+                   "claimed_at", "sent_at")
+
+
+def reminder_rows(reminders_of):
+    return sorted(reminders_of.values_list(*REMINDER_FIELDS))
 
 
 def test_it_seeds_every_stage_of_care(seeded):
@@ -259,3 +274,77 @@ def test_without_if_empty_it_refuses_a_database_with_patients(patient):
     with pytest.raises(CommandError, match="already has patients"):
         seed_demo()
     assert list(Patient.objects.all()) == [patient]
+
+
+# --- Reminders --------------------------------------------------------------------------------
+
+
+def test_each_booked_session_to_come_has_the_reminders_booking_it_now_would_write(seeded):
+    booked = Appointment.objects.filter(status=Appointment.Status.BOOKED).select_related("patient", "clinic")
+    assert booked.exists()
+    seeded_rows = reminder_rows(Reminder.objects.filter(appointment__in=booked))
+    assert Reminder.objects.filter(appointment__in=booked).count() == 2 * booked.count()
+
+    Reminder.objects.filter(appointment__in=booked).delete()
+    for appointment in booked:
+        reminders.arm(appointment, now=NOW)
+    assert seeded_rows == reminder_rows(Reminder.objects.filter(appointment__in=booked))
+    statuses = {row[REMINDER_FIELDS.index("status")] for row in seeded_rows}
+    assert Reminder.Status.PENDING in statuses and Reminder.Status.SKIPPED in statuses
+
+
+def test_sessions_that_have_begun_have_only_their_latest_reminders_as_the_worker_left_them(seeded):
+    begun = Reminder.objects.exclude(appointment__status=Appointment.Status.BOOKED).select_related("appointment")
+    assert begun.filter(status=Reminder.Status.SENT).exists()
+    assert set(begun.values_list("status", flat=True)) <= {Reminder.Status.SENT, Reminder.Status.SKIPPED}
+    for reminder in begun.filter(status=Reminder.Status.SENT):
+        assert reminder.sent_at == reminder.scheduled_for < reminder.appointment.starts_at <= NOW
+        assert reminder.attempts == 1
+    reminded = defaultdict(set)
+    for reminder in begun:
+        reminded[reminder.appointment.patient_id].add(reminder.appointment)
+    assert set(reminded) == set(Patient.objects.values_list("pk", flat=True))  # everyone has begun
+    for patient_id, appointments in reminded.items():
+        latest = Appointment.objects.filter(patient=patient_id, starts_at__lte=NOW).order_by("-starts_at")
+        assert appointments == set(latest[:REMINDED_PAST_SESSIONS])
+
+
+@pytest.fixture
+def in_memory_backends(settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    settings.TMS_SMS_BACKEND = "scheduling.sms.InMemoryBackend"
+    sms.outbox.clear()
+    yield
+    sms.outbox.clear()
+
+
+def test_the_worker_sends_the_seeded_reminders_as_they_fall_due(seeded, in_memory_backends):
+    assert reminders.send_due(NOW)["sent"] == 0  # booking skips what is already due
+
+    tomorrow = NOW + datetime.timedelta(days=1)
+    due = Reminder.objects.filter(status=Reminder.Status.PENDING, scheduled_for__lte=tomorrow)
+    later = reminder_rows(Reminder.objects.filter(status=Reminder.Status.PENDING, scheduled_for__gt=tomorrow))
+    # The last reminder before a session still to come goes out, by the channel it was armed for.
+    expected = {
+        (reminder.channel, reminder.appointment.patient.email if reminder.channel == Reminder.Channel.EMAIL
+         else str(reminder.appointment.patient.phone))
+        for reminder in due.filter(kind=Reminder.Kind.HOURS_BEFORE, appointment__starts_at__gt=tomorrow)
+        .select_related("appointment__patient")
+    }
+    assert expected
+    due_ids = set(due.values_list("pk", flat=True))
+
+    with time_machine.travel(tomorrow, tick=False):
+        counts = reminders.send_due()
+    sent = Reminder.objects.filter(status=Reminder.Status.SENT, sent_at=tomorrow)
+    assert set(sent.values_list("pk", flat=True)) <= due_ids
+    assert counts["sent"] == sent.count() == len(mail.outbox) + len(sms.outbox)
+    recipients = {(Reminder.Channel.EMAIL, message.to[0]) for message in mail.outbox} | {
+        (Reminder.Channel.SMS, message["to"]) for message in sms.outbox
+    }
+    assert expected <= recipients
+    assert not Reminder.objects.filter(pk__in=due_ids, status=Reminder.Status.PENDING).exists()
+    assert reminder_rows(Reminder.objects.filter(status=Reminder.Status.PENDING, scheduled_for__gt=tomorrow)) == later
+
+    with time_machine.travel(tomorrow, tick=False):
+        assert reminders.send_due()["sent"] == 0

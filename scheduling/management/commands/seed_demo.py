@@ -2,7 +2,7 @@
 
 Two clinics in different time zones, a staff user for every role, and patients in every
 stage of care — acute course under way, maintenance on time, maintenance overdue,
-discharged — with their appointments, session records and PHQ-9 histories. Dates are
+discharged — with their appointments, session records, reminders and PHQ-9 histories. Dates are
 reckoned from today in each patient's clinic, so the demo never goes stale; the same
 ``--seed`` on the same day gives the same data. Appointments never overlap on a chair or
 for a patient; a clinic gets the chairs its patients need beyond the few it starts with
@@ -11,7 +11,9 @@ for a patient; a clinic gets the chairs its patients need beyond the few it star
 Courses and plans follow the clinic's default course template and the "Taper to monthly"
 plan template, laid out by the same code that books them for staff. Patients are written a
 chunk at a time with ``bulk_create``, so ``save()`` never runs: what it would compute (a
-PHQ-9 total and band, a plan's due dates) is computed here with the models' own methods.
+PHQ-9 total and band, a plan's due dates) is computed here with the models' own methods, and
+the reminders booking would write come from ``scheduling.reminders.reminders_for``: the worker
+sends them when they fall due, as for any booking.
 """
 
 import datetime
@@ -41,7 +43,8 @@ from patients.models import (
 )
 from scheduling.adherence import flag_overdue_patients
 from scheduling.demo_portal import demo_portal_logins, open_demo_portal_accounts
-from scheduling.models import Appointment, Chair, Clinic, Closure, OpeningHours, SessionRecord
+from scheduling.models import Appointment, Chair, Clinic, Closure, OpeningHours, Reminder, SessionRecord
+from scheduling.reminders import reminders_for
 from scheduling.services import course_days
 from tmsclinic import roles
 
@@ -133,6 +136,11 @@ SIDE_EFFECTS = (
     "Headache afterwards, eased with paracetamol",
     "Facial twitching during trains",
 )
+# The delivery log's history: the reminders of each patient's latest sessions, sent on time,
+# as if booked a week ahead: demo sessions are booked days or weeks ahead, before either
+# reminder is due, so only consent and quiet hours decide what was armed.
+REMINDED_PAST_SESSIONS = 3
+BOOKED_AHEAD = datetime.timedelta(days=7)
 
 # username, first name, last name, role, Django admin access
 STAFF = (
@@ -252,7 +260,7 @@ class DemoBuilder:
         self.rows = {
             model: []
             for model in (Patient, TreatmentCourse, MaintenancePlan, MaintenancePhase, Appointment,
-                          SessionRecord, Assessment, PatientFlag)
+                          SessionRecord, Assessment, PatientFlag, Reminder)
         }
         self.written = Counter()
         self.stages = Counter()
@@ -268,6 +276,7 @@ class DemoBuilder:
     def add_patient(self, number):
         rng = self.rng
         index = number - 1
+        first_appointment = len(self.rows[Appointment])
         seating = self.clinics[index % len(self.clinics)]
         stages = list(STAGE_WEIGHTS)
         # The first patients take each stage in turn in every clinic, so even a tiny demo
@@ -315,6 +324,10 @@ class DemoBuilder:
             self._maintenance(patient, seating, protocol, course, visits_stopped,
                               book_next=stage == ON_TIME and rng.random() < NEXT_VISIT_BOOKED_RATE,
                               phq9_total=final)
+        begun = [appointment for appointment in self.rows[Appointment][first_appointment:]
+                 if appointment.status != Appointment.Status.BOOKED]
+        for appointment in begun[-REMINDED_PAST_SESSIONS:]:
+            self._sent_reminders(appointment)
 
     def _timeline(self, stage, today):
         """When the acute course started and, for maintenance patients, the day from which
@@ -463,6 +476,9 @@ class DemoBuilder:
             checked_in_at=None if status == Appointment.Status.BOOKED else starts_at,
         )
         self.rows[Appointment].append(appointment)
+        if status == Appointment.Status.BOOKED:
+            # The reminders booking it now would write; the worker sends each when it falls due.
+            self.rows[Reminder].extend(reminders_for(appointment, self.now))
         if status == Appointment.Status.COMPLETED:
             side_effects = self.rng.choice(SIDE_EFFECTS) if self.rng.random() < SIDE_EFFECT_RATE else ""
             self.rows[SessionRecord].append(
@@ -478,6 +494,16 @@ class DemoBuilder:
                 )
             )
         return appointment
+
+    def _sent_reminders(self, appointment):
+        """The reminders of a session that has begun, as the worker left them: each one the
+        booking armed went out when it was due; those it skipped stay skipped, with the reason."""
+        for reminder in reminders_for(appointment, appointment.starts_at - BOOKED_AHEAD):
+            if reminder.status == Reminder.Status.PENDING:
+                reminder.status = Reminder.Status.SENT
+                reminder.claimed_at = reminder.sent_at = reminder.scheduled_for
+                reminder.attempts = 1
+            self.rows[Reminder].append(reminder)
 
     def _phq9(self, patient, taken_at, expected_total, *, at_intake=False):
         """A PHQ-9 near ``expected_total``; item 9 stays 0 but for a rare answer at intake."""
@@ -675,7 +701,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"  {written[Appointment]} appointments ({today} today), {written[SessionRecord]} session "
             f"records, {written[Assessment]} PHQ-9 assessments, {written[MaintenancePlan]} maintenance plans, "
-            f"{flags['raised']} overdue flags."
+            f"{written[Reminder]} reminders, {flags['raised']} overdue flags."
         )
         self.stdout.write(f"Demo logins, password “{settings.DEMO_PASSWORD}”:")
         for username, _, _, role, admin_access in STAFF:
