@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from patients.models import MaintenancePhase, MaintenancePlan, Patient, PatientFlag
 
-from .models import Appointment
+from .models import Appointment, JobMark
 
 SYSTEM_RESOLVED = "Back on schedule: resolved by the system."
 
@@ -100,30 +100,40 @@ WHERE plan.status = %s AND plan.overdue_after <= %s AND patient.status = %s
 ON CONFLICT DO NOTHING
 """
 
-# Two no-shows in a row, or two within the window, since the patient's last such flag. Only
-# patients with a no-show in the last year are looked at (a partial index finds them), so the
-# statement costs what the recent no-shows cost, not what the whole appointment history does.
+# Two no-shows in a row, or two within the window, since the patient's last such flag. "In a
+# row" means two no-shows since the last attended session. A patient can only come to qualify
+# when a no-show is recorded, so only the patients with a no-show recorded since the last run
+# are looked at (a partial index finds them), each at the cost of a few probes of the
+# (patient, starts_at) index: the statement costs what the new no-shows cost, not what the
+# clinic's history does.
 RAISE_MISSED = """
 INSERT INTO {flag} (patient_id, kind, detail, raised_at, resolution_note)
-SELECT recent.patient_id, %s, '', %s, ''
+SELECT since.patient_id, %(missed)s, '', %(now)s, ''
 FROM (
-  SELECT appointment.patient_id, appointment.status, appointment.starts_at,
-         ROW_NUMBER() OVER (PARTITION BY appointment.patient_id ORDER BY appointment.starts_at DESC) AS recency
-  FROM {appointment} appointment
-  WHERE appointment.status IN (%s, %s) AND appointment.starts_at <= %s
-    AND appointment.patient_id IN (
-      SELECT missed.patient_id FROM {appointment} missed
-      WHERE missed.status = %s AND missed.starts_at > %s AND missed.starts_at <= %s)
-) recent
-WHERE recent.status = %s
-  AND recent.starts_at > COALESCE(
-    (SELECT MAX(flag.raised_at) FROM {flag} flag WHERE flag.patient_id = recent.patient_id AND flag.kind = %s), %s)
-GROUP BY recent.patient_id
-HAVING SUM(CASE WHEN recent.recency <= 2 THEN 1 ELSE 0 END) >= 2
-    OR SUM(CASE WHEN recent.starts_at >= %s THEN 1 ELSE 0 END) >= 2
+  SELECT candidate.patient_id,
+    COALESCE((SELECT MAX(flag.raised_at) FROM {flag} flag
+              WHERE flag.patient_id = candidate.patient_id AND flag.kind = %(missed)s), %(epoch)s) AS flagged_at,
+    COALESCE((SELECT MAX(attended.starts_at) FROM {appointment} attended
+              WHERE attended.patient_id = candidate.patient_id AND attended.status = %(completed)s
+                AND attended.starts_at <= %(now)s), %(epoch)s) AS attended_at
+  FROM (SELECT DISTINCT recent.patient_id FROM {appointment} recent
+        WHERE recent.status = %(no_show)s AND recent.updated_at > %(since)s AND recent.starts_at <= %(now)s
+       ) candidate
+) since
+WHERE (SELECT COUNT(*) FROM {appointment} missed
+       WHERE missed.patient_id = since.patient_id AND missed.status = %(no_show)s AND missed.starts_at <= %(now)s
+         AND missed.starts_at > since.flagged_at AND missed.starts_at > since.attended_at) >= 2
+   OR (SELECT COUNT(*) FROM {appointment} missed
+       WHERE missed.patient_id = since.patient_id AND missed.status = %(no_show)s AND missed.starts_at <= %(now)s
+         AND missed.starts_at > since.flagged_at AND missed.starts_at >= %(window)s) >= 2
 ON CONFLICT DO NOTHING
 """
+# With no mark of the last run (the first ever, or the mark was lost), a year of no-shows.
 MISSED_LOOKBACK = datetime.timedelta(days=365)
+# Each run looks back this far before the last one's mark: a no-show recorded in a transaction
+# that committed after that run had read the table is still seen.
+MISSED_OVERLAP = datetime.timedelta(hours=1)
+MISSED_MARK = "flag_overdue_patients:no-shows"
 
 EPOCH = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
 
@@ -139,6 +149,13 @@ def _end_pauses(now):
     ]
     if ended:
         MaintenancePlan.objects.filter(pk__in=ended).update(status=MaintenancePlan.Status.ACTIVE)
+
+
+def _missed_since(now):
+    reached = JobMark.objects.filter(job=MISSED_MARK).values_list("reached", flat=True).first()
+    if reached is None or reached > now:  # no mark, or one from a run given a later clock
+        return now - MISSED_LOOKBACK
+    return reached - MISSED_OVERLAP
 
 
 def flag_overdue_patients(now=None):
@@ -157,13 +174,15 @@ def flag_overdue_patients(now=None):
                 overdue, _when(now), MaintenancePlan.Status.ACTIVE, _when(now), Patient.Status.ACTIVE, overdue,
             ])
             raised = cursor.rowcount
-            cursor.execute(RAISE_MISSED.format(**tables), [
-                missed, _when(now), Appointment.Status.COMPLETED, Appointment.Status.NO_SHOW, _when(now),
-                Appointment.Status.NO_SHOW, _when(now - MISSED_LOOKBACK), _when(now),
-                Appointment.Status.NO_SHOW, missed, _when(EPOCH),
-                _when(now - datetime.timedelta(days=settings.TMS_MISSED_WINDOW_DAYS)),
-            ])
+            cursor.execute(RAISE_MISSED.format(**tables), {
+                "missed": missed, "now": _when(now), "epoch": _when(EPOCH),
+                "completed": Appointment.Status.COMPLETED, "no_show": Appointment.Status.NO_SHOW,
+                "since": _when(_missed_since(now)),
+                "window": _when(now - datetime.timedelta(days=settings.TMS_MISSED_WINDOW_DAYS)),
+            })
             raised += cursor.rowcount
+        JobMark.objects.bulk_create([JobMark(job=MISSED_MARK, reached=now)], update_conflicts=True,
+                                    unique_fields=["job"], update_fields=["reached"])
         resolved = (
             PatientFlag.objects.filter(kind=overdue, resolved_at__isnull=True)
             .filter(Q(plan__isnull=True) | ~Q(plan__status=MaintenancePlan.Status.ACTIVE)

@@ -25,7 +25,7 @@ from tmsclinic.roles import roles_of
 from . import reminders, services
 from .adherence import refresh_plan
 from .forms import CancelForm
-from .models import Appointment, Chair, Clinic, Closure, OpeningHours, Reminder, SessionRecord
+from .models import Appointment, Chair, Clinic, Closure, JobMark, OpeningHours, Reminder, SessionRecord
 from .views import BOOKERS, SESSION_RUNNERS
 
 PATIENT_SEARCH_FIELDS = ("patient__mrn", "patient__first_name", "patient__last_name")
@@ -421,3 +421,18 @@ class MaintenancePlanAdmin(admin.ModelAdmin):
     @admin.display(boolean=True)
     def overdue(self, plan):
         return plan.is_overdue
+
+
+@admin.register(JobMark)
+class JobMarkAdmin(admin.ModelAdmin):
+    """How far the background jobs have looked: for the IT person, read-only. Deleting a mark
+    is safe (the job's next run looks back a year instead)."""
+
+    list_display = ("job", "reached")
+    readonly_fields = ("job", "reached")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

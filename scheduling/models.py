@@ -240,8 +240,8 @@ class Appointment(models.Model):
             models.Index(fields=["clinic", "starts_at"], name="appt_clinic_start"),
             # Patient page and maintenance recompute.
             models.Index(fields=["patient", "starts_at"], name="appt_patient_start"),
-            # flag_overdue_patients: recent no-shows.
-            models.Index(fields=["starts_at"], condition=Q(status="no_show"), name="appt_no_show_start"),
+            # flag_overdue_patients: no-shows recorded since its last run.
+            models.Index(fields=["updated_at"], condition=Q(status="no_show"), name="appt_no_show_updated"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -396,3 +396,15 @@ class Reminder(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} by {self.get_channel_display()} at {self.scheduled_for}"
+
+
+class JobMark(models.Model):
+    """How far a periodic job has looked, so that its next run need only look at what changed
+    since (the flag job reads the no-shows recorded after its last run). Losing a mark costs
+    one slower run, never a flag."""
+
+    job = models.CharField(max_length=60, primary_key=True)
+    reached = models.DateTimeField()
+
+    def __str__(self):
+        return f"{self.job}: {self.reached:%Y-%m-%d %H:%M} UTC"

@@ -25,7 +25,7 @@ from patients.models import (
     Protocol,
     TreatmentCourse,
 )
-from scheduling.models import Appointment, Chair, Clinic, Closure, OpeningHours, Reminder, SessionRecord
+from scheduling.models import Appointment, Chair, Clinic, Closure, JobMark, OpeningHours, Reminder, SessionRecord
 from tests import factories
 
 UTC = datetime.UTC
@@ -150,6 +150,10 @@ BUILDERS = {
     Reminder: build_reminders,
     PlanTemplate: build_plan_templates,
     OutreachAttempt: build_outreach,
+    JobMark: lambda count: [
+        JobMark.objects.create(job=f"job {JobMark.objects.count()}", reached=datetime.datetime(2026, 11, 1, tzinfo=UTC))
+        for _ in range(count)
+    ],
 }
 
 OUR_ADMINS = [
@@ -222,11 +226,23 @@ def test_changelist_queries_do_not_grow_with_rows(model_admin, client, django_as
 
 
 # Appointments are booked on the staff booking page, sessions recorded by completing them
-# there, and reminders written by booking: none is added in admin (see
+# there, reminders written by booking and job marks by the jobs: none is added in admin (see
 # tests/scheduling/test_appointment_admin.py, test_session_record_admin.py, test_reminder_admin.py).
 ADDABLE_ADMINS = [
-    model_admin for model_admin in OUR_ADMINS if model_admin.model not in {Appointment, SessionRecord, Reminder}
+    model_admin for model_admin in OUR_ADMINS
+    if model_admin.model not in {Appointment, SessionRecord, Reminder, JobMark}
 ]
+
+
+def test_job_marks_are_read_only_in_admin(admin_client):
+    mark = JobMark.objects.create(job="flag_overdue_patients:no-shows",
+                                  reached=datetime.datetime(2026, 11, 1, tzinfo=UTC))
+    url = admin_url(JobMark, "change", mark.pk)
+    assert admin_client.get(url).status_code == 200
+    response = admin_client.post(url, {"job": mark.job, "reached_0": "2030-01-01", "reached_1": "00:00:00"})
+    assert response.status_code == 403
+    assert JobMark.objects.get().reached == mark.reached
+    assert admin_client.get(admin_url(JobMark, "add")).status_code == 403
 
 
 @pytest.mark.parametrize("model_admin", ADDABLE_ADMINS, ids=label)

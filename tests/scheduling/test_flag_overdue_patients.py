@@ -11,7 +11,7 @@ from patients.models import MaintenancePlan, Patient, PatientFlag, PlanTemplate
 from patients.services import resolve_flag
 from scheduling import adherence
 from scheduling.adherence import flag_overdue_patients, pause_plan, start_plan
-from scheduling.models import Appointment
+from scheduling.models import Appointment, JobMark
 from scheduling.services import complete_appointment
 from tests.factories import (
     AppointmentFactory,
@@ -167,8 +167,11 @@ def test_discharged_patients_are_not_flagged(weekly, clinic):
         assert flag_overdue_patients()["raised"] == 0
 
 
-def no_show(patient, chair, moment):
-    return AppointmentFactory(patient=patient, chair=chair, starts_at=moment, status=Appointment.Status.NO_SHOW)
+def no_show(patient, chair, moment, recorded_after=datetime.timedelta(hours=1)):
+    """A no-show recorded some time after the session's start, as mark_no_shows would."""
+    appointment = AppointmentFactory(patient=patient, chair=chair, starts_at=moment, status=Appointment.Status.NO_SHOW)
+    Appointment.objects.filter(pk=appointment.pk).update(updated_at=moment + recorded_after)
+    return appointment
 
 
 def test_two_no_shows_within_sixty_days_raise_a_missed_appointments_flag(clinic):
@@ -198,6 +201,84 @@ def test_two_no_shows_in_a_row_count_even_months_apart(clinic, clinician):
         assert flag_overdue_patients()["raised"] == 0  # the same no-shows do not count twice
 
 
+@pytest.mark.parametrize(
+    ("between", "flagged"),
+    [
+        ("completed", False),  # a session attended in between: not in a row, and 91 days apart
+        ("cancelled", True),  # a cancelled session is neither attended nor missed
+        (None, True),
+    ],
+)
+def test_an_attended_session_breaks_a_row_of_no_shows(clinic, between, flagged):
+    chair = ChairFactory(clinic=clinic)
+    patient = PatientFactory(home_clinic=clinic)
+    no_show(patient, chair, datetime.datetime(2027, 1, 4, 14, tzinfo=UTC))
+    if between:
+        AppointmentFactory(patient=patient, chair=chair, starts_at=datetime.datetime(2027, 2, 1, 14, tzinfo=UTC),
+                           status=between)
+    AppointmentFactory(patient=patient, chair=chair, starts_at=datetime.datetime(2027, 4, 12, 14, tzinfo=UTC))
+    no_show(patient, chair, datetime.datetime(2027, 4, 5, 14, tzinfo=UTC))
+    with travel(datetime.datetime(2027, 4, 6, tzinfo=UTC)):  # the booked session on the 12th is still to come
+        assert flag_overdue_patients()["raised"] == int(flagged)
+
+
+def test_two_no_shows_in_a_row_after_an_earlier_flag_raise_a_new_one(clinic, clinician):
+    chair = ChairFactory(clinic=clinic)
+    patient = PatientFactory(home_clinic=clinic)
+    for day in (datetime.date(2027, 1, 4), datetime.date(2027, 1, 11)):
+        no_show(patient, chair, local(clinic, day, 14))
+    with travel(datetime.datetime(2027, 1, 12, tzinfo=UTC)):
+        assert flag_overdue_patients()["raised"] == 1
+        resolve_flag(open_flags(MISSED).get(), by=clinician, note="Spoke to patient")
+    no_show(patient, chair, local(clinic, datetime.date(2027, 5, 3), 14))
+    with travel(datetime.datetime(2027, 5, 4, tzinfo=UTC)):
+        assert flag_overdue_patients()["raised"] == 0  # one new no-show since the flag
+    no_show(patient, chair, local(clinic, datetime.date(2027, 8, 2), 14))
+    with travel(datetime.datetime(2027, 8, 3, tzinfo=UTC)):
+        assert flag_overdue_patients()["raised"] == 1
+    assert PatientFlag.objects.filter(kind=MISSED, patient=patient).count() == 2
+
+
+def test_a_no_show_recorded_days_later_is_still_seen(clinic):
+    chair = ChairFactory(clinic=clinic)
+    patient = PatientFactory(home_clinic=clinic)
+    no_show(patient, chair, datetime.datetime(2027, 1, 11, 14, tzinfo=UTC))
+    with travel(datetime.datetime(2027, 1, 12, tzinfo=UTC)):
+        assert flag_overdue_patients()["raised"] == 0
+    # The front desk finds on the 20th that the session of the 4th never happened.
+    no_show(patient, chair, datetime.datetime(2027, 1, 4, 14, tzinfo=UTC), recorded_after=datetime.timedelta(days=16))
+    with travel(datetime.datetime(2027, 1, 20, 1, tzinfo=UTC)):
+        assert flag_overdue_patients()["raised"] == 1
+
+
+def test_a_no_show_committed_just_after_a_run_read_the_table_is_seen_by_the_next(clinic):
+    chair = ChairFactory(clinic=clinic)
+    patient = PatientFactory(home_clinic=clinic)
+    no_show(patient, chair, datetime.datetime(2027, 1, 4, 14, tzinfo=UTC))
+    with travel(datetime.datetime(2027, 1, 11, 16, tzinfo=UTC)):
+        assert flag_overdue_patients()["raised"] == 0
+    # Recorded at 15:45, in a transaction that committed after the 16:00 run had looked.
+    no_show(patient, chair, datetime.datetime(2027, 1, 11, 14, tzinfo=UTC),
+            recorded_after=datetime.timedelta(hours=1, minutes=45))
+    with travel(datetime.datetime(2027, 1, 11, 17, tzinfo=UTC)):
+        assert flag_overdue_patients()["raised"] == 1
+
+
+@pytest.mark.parametrize("mark", ["kept", "lost"])
+def test_missed_runs_and_a_lost_mark_catch_up(clinic, mark):
+    chair = ChairFactory(clinic=clinic)
+    patient = PatientFactory(home_clinic=clinic)
+    with travel(datetime.datetime(2027, 1, 1, tzinfo=UTC)):
+        flag_overdue_patients()
+    no_show(patient, chair, datetime.datetime(2027, 1, 4, 14, tzinfo=UTC))
+    no_show(patient, chair, datetime.datetime(2027, 1, 11, 14, tzinfo=UTC))
+    if mark == "lost":
+        JobMark.objects.all().delete()
+    with travel(datetime.datetime(2027, 1, 25, tzinfo=UTC)):  # no run for over three weeks
+        assert flag_overdue_patients()["raised"] == 1
+    assert JobMark.objects.get().reached == datetime.datetime(2027, 1, 25, tzinfo=UTC)
+
+
 def test_the_query_count_does_not_depend_on_how_many_plans_are_overdue(weekly, clinic, django_assert_num_queries):
     def add_overdue(count):
         patients = Patient.objects.bulk_create(
@@ -212,8 +293,8 @@ def test_the_query_count_does_not_depend_on_how_many_plans_are_overdue(weekly, c
         )
 
     add_overdue(10)
-    # Four statements and the savepoint around them.
-    with travel(datetime.datetime(2027, 2, 1, tzinfo=UTC)), django_assert_num_queries(6) as few:
+    # Four statements, reading and moving the no-shows mark, and the savepoint around them.
+    with travel(datetime.datetime(2027, 2, 1, tzinfo=UTC)), django_assert_num_queries(8) as few:
         assert flag_overdue_patients()["raised"] == 10
     add_overdue(1000)
     with travel(datetime.datetime(2027, 2, 1, tzinfo=UTC)), django_assert_num_queries(len(few)):
