@@ -36,9 +36,9 @@ def frozen_now():
         yield NOW
 
 
-def seed_demo(**options):
+def seed_demo(patients=PATIENTS, **options):
     out = StringIO()
-    call_command("seed_demo", patients=PATIENTS, stdout=out, **options)
+    call_command("seed_demo", patients=patients, stdout=out, **options)
     return out.getvalue()
 
 
@@ -305,7 +305,8 @@ def test_sessions_that_have_begun_have_only_their_latest_reminders_as_the_worker
         reminded[reminder.appointment.patient_id].add(reminder.appointment)
     assert set(reminded) == set(Patient.objects.values_list("pk", flat=True))  # everyone has begun
     for patient_id, appointments in reminded.items():
-        latest = Appointment.objects.filter(patient=patient_id, starts_at__lte=NOW).order_by("-starts_at")
+        latest = Appointment.objects.filter(patient=patient_id, starts_at__lte=NOW).exclude(
+            status=Appointment.Status.CANCELLED).order_by("-starts_at")
         assert appointments == set(latest[:REMINDED_PAST_SESSIONS])
 
 
@@ -321,7 +322,12 @@ def in_memory_backends(settings):
 def test_the_worker_sends_the_seeded_reminders_as_they_fall_due(seeded, in_memory_backends):
     assert reminders.send_due(NOW)["sent"] == 0  # booking skips what is already due
 
-    tomorrow = NOW + datetime.timedelta(days=1)
+    # A day or so later: when the first hours-before reminder after a day falls due, so that
+    # whatever the random data, at least one such reminder is due for a session still to come.
+    tomorrow = Reminder.objects.filter(
+        status=Reminder.Status.PENDING, kind=Reminder.Kind.HOURS_BEFORE,
+        scheduled_for__gt=NOW + datetime.timedelta(days=1),
+    ).order_by("scheduled_for").values_list("scheduled_for", flat=True).first()
     due = Reminder.objects.filter(status=Reminder.Status.PENDING, scheduled_for__lte=tomorrow)
     later = reminder_rows(Reminder.objects.filter(status=Reminder.Status.PENDING, scheduled_for__gt=tomorrow))
     # The last reminder before a session still to come goes out, by the channel it was armed for.
@@ -348,3 +354,44 @@ def test_the_worker_sends_the_seeded_reminders_as_they_fall_due(seeded, in_memor
 
     with time_machine.travel(tomorrow, tick=False):
         assert reminders.send_due()["sent"] == 0
+
+
+def test_some_maintenance_visits_were_missed_or_cancelled_and_then_made_up(seeded):
+    missed = Appointment.objects.filter(status__in=(Appointment.Status.NO_SHOW, Appointment.Status.CANCELLED))
+    assert set(missed.values_list("status", flat=True)) == {Appointment.Status.NO_SHOW, Appointment.Status.CANCELLED}
+    assert set(missed.values_list("kind", flat=True)) == {Appointment.Kind.MAINTENANCE}
+    assert not missed.filter(ends_at__gt=NOW).exists()
+    assert not missed.filter(session_record__isnull=False).exists()
+    assert not missed.filter(checked_in_at__isnull=False).exists()
+    cancelled = missed.filter(status=Appointment.Status.CANCELLED)
+    assert not cancelled.filter(cancel_reason="").exists()
+    assert not cancelled.filter(cancelled_at__isnull=True).exists()
+
+
+def missed_appointments_by_the_rule(now):
+    """Who has two no-shows in a row, or two within the window, worked out in Python: a
+    check on the flag job's SQL over realistic data."""
+    window = now - datetime.timedelta(days=60)
+    history = defaultdict(list)
+    for patient, status, starts_at in (
+        Appointment.objects.filter(status__in=(Appointment.Status.COMPLETED, Appointment.Status.NO_SHOW),
+                                   starts_at__lte=now)
+        .order_by("starts_at").values_list("patient", "status", "starts_at")
+    ):
+        history[patient].append((status, starts_at))
+    qualifying = set()
+    for patient, sessions in history.items():
+        in_a_row = [status for status, _ in sessions[-2:]] == [Appointment.Status.NO_SHOW] * 2
+        recent = [starts_at for status, starts_at in sessions if status == Appointment.Status.NO_SHOW
+                  and starts_at >= window]
+        if in_a_row or len(recent) >= 2:
+            qualifying.add(patient)
+    return qualifying
+
+
+def test_patients_who_missed_two_sessions_are_flagged_and_no_one_else(db, frozen_now):
+    seed_demo(patients=300)
+    flagged = set(PatientFlag.objects.filter(kind=PatientFlag.Kind.MISSED_APPOINTMENTS).values_list(
+        "patient", flat=True))
+    assert flagged == missed_appointments_by_the_rule(NOW)
+    assert flagged

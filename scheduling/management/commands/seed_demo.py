@@ -131,6 +131,13 @@ PLAN_TEMPLATE = "Taper to monthly"
 NEXT_VISIT_BOOKED_RATE = 0.7
 SELF_HARM_ANSWER_RATE = 0.02
 SIDE_EFFECT_RATE = 0.1
+# Maintenance visits that did not happen on the day first booked: the patient did not come
+# (a no-show) or called to cancel, and came a few days later. Patients who lapsed often
+# missed their last booked visit before they stopped coming.
+VISIT_NO_SHOW_RATE = 0.04
+VISIT_CANCEL_RATE = 0.03
+LAPSED_NO_SHOW_RATE = 0.5
+ATTENDED = (Appointment.Status.CHECKED_IN, Appointment.Status.COMPLETED)
 SIDE_EFFECTS = (
     "Mild scalp discomfort under the coil",
     "Headache afterwards, eased with paracetamol",
@@ -323,9 +330,12 @@ class DemoBuilder:
         if visits_stopped:
             self._maintenance(patient, seating, protocol, course, visits_stopped,
                               book_next=stage == ON_TIME and rng.random() < NEXT_VISIT_BOOKED_RATE,
+                              lapsed=stage == OVERDUE,
                               phq9_total=final)
-        begun = [appointment for appointment in self.rows[Appointment][first_appointment:]
-                 if appointment.status != Appointment.Status.BOOKED]
+        # Missed visits are written before the visits themselves: order by time.
+        begun = sorted((appointment for appointment in self.rows[Appointment][first_appointment:]
+                        if appointment.status not in (Appointment.Status.BOOKED, Appointment.Status.CANCELLED)),
+                       key=lambda appointment: appointment.starts_at)
         for appointment in begun[-REMINDED_PAST_SESSIONS:]:
             self._sent_reminders(appointment)
 
@@ -395,9 +405,10 @@ class DemoBuilder:
         self.rows[TreatmentCourse].append(course)
         return course
 
-    def _maintenance(self, patient, seating, protocol, course, stopped, *, book_next, phq9_total):
+    def _maintenance(self, patient, seating, protocol, course, stopped, *, book_next, lapsed, phq9_total):
         """An active plan from a week after the course, with the visits begun before
-        ``stopped`` (and maybe the next one booked), and the due dates the plan's rule gives."""
+        ``stopped`` (and maybe the next one booked), some first booked on a day the patient
+        missed or cancelled, and the due dates the plan's rule gives."""
         template = self.plan_template
         plan = MaintenancePlan(
             patient=patient,
@@ -424,6 +435,7 @@ class DemoBuilder:
             first = due + self.rng.randint(-1, 2) * ONE_DAY
             if visits:
                 first = max(first, visits[-1][-1] + ONE_DAY)
+            first = self._missed_visit(patient, seating, protocol, plan, first, stopped=stopped, lapsed=lapsed)
             visit = [seating.open_on_or_after(first)]
             while len(visit) < phase.sessions_per_visit:
                 visit.append(seating.open_on_or_after(visit[-1] + ONE_DAY))
@@ -449,12 +461,42 @@ class DemoBuilder:
         plan.refresh_schedule(completed_visits=completed_visits, last_visit_on=last_visit_on,
                               time_zone=seating.clinic.time_zone, phases=phases)
 
+    def _missed_visit(self, patient, seating, protocol, plan, first, *, stopped, lapsed):
+        """Maybe a maintenance session booked on ``first`` that did not happen; returns the day
+        from which the visit is then looked for."""
+        day = seating.open_on_or_after(first)
+        if day >= seating.today or day - first > 7 * ONE_DAY:
+            return first  # only days already over are missed
+        roll = self.rng.random()
+        if day >= stopped:  # the visit that never came: only a lapsed patient may have missed it
+            status = Appointment.Status.NO_SHOW if lapsed and roll < LAPSED_NO_SHOW_RATE else None
+        elif roll < VISIT_NO_SHOW_RATE:
+            status = Appointment.Status.NO_SHOW
+        elif roll < VISIT_NO_SHOW_RATE + VISIT_CANCEL_RATE:
+            status = Appointment.Status.CANCELLED
+        else:
+            status = None
+        if status is None:
+            return first
+        self._appointment(patient, seating, seating.seat(day), Appointment.Kind.MAINTENANCE, protocol,
+                          protocol.chair_minutes, plan=plan, missed=status)
+        if day >= stopped:
+            # The front desk rebooked a week later, and the patient may not have come again.
+            again = seating.open_on_or_after(day + 7 * ONE_DAY)
+            if again < seating.today and self.rng.random() < LAPSED_NO_SHOW_RATE:
+                self._appointment(patient, seating, seating.seat(again), Appointment.Kind.MAINTENANCE, protocol,
+                                  protocol.chair_minutes, plan=plan, missed=status)
+        return day + self.rng.randint(2, 6) * ONE_DAY
+
     def _appointment(self, patient, seating, seat, kind, protocol, minutes, *, course=None, plan=None,
-                     motor_threshold=None):
-        """An appointment whose status follows the clock: over, under way, or to come."""
+                     motor_threshold=None, missed=None):
+        """An appointment whose status follows the clock: over, under way, or to come; or,
+        given ``missed``, a past one that was a no-show or was cancelled the day before."""
         chair, starts_at = seat
         ends_at = starts_at + datetime.timedelta(minutes=minutes)
-        if ends_at <= self.now:
+        if missed is not None:
+            status = missed
+        elif ends_at <= self.now:
             status = Appointment.Status.COMPLETED
         elif starts_at <= self.now:
             status = Appointment.Status.CHECKED_IN
@@ -473,8 +515,10 @@ class DemoBuilder:
             ends_at=ends_at,
             status=status,
             booked_by=self.staff[roles.FRONT_DESK],
-            checked_in_at=None if status == Appointment.Status.BOOKED else starts_at,
+            checked_in_at=starts_at if status in ATTENDED else None,
         )
+        if status == Appointment.Status.CANCELLED:
+            appointment.cancelled_at, appointment.cancel_reason = starts_at - ONE_DAY, "Patient called to rebook"
         self.rows[Appointment].append(appointment)
         if status == Appointment.Status.BOOKED:
             # The reminders booking it now would write; the worker sends each when it falls due.
