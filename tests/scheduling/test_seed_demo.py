@@ -395,3 +395,10 @@ def test_patients_who_missed_two_sessions_are_flagged_and_no_one_else(db, frozen
         "patient", flat=True))
     assert flagged == missed_appointments_by_the_rule(NOW)
     assert flagged
+
+
+def test_missed_sessions_were_recorded_when_they_happened(seeded):
+    for appointment in Appointment.objects.filter(status=Appointment.Status.NO_SHOW):
+        assert appointment.ends_at < appointment.updated_at <= appointment.ends_at + datetime.timedelta(hours=1)
+    for appointment in Appointment.objects.filter(status=Appointment.Status.CANCELLED):
+        assert appointment.updated_at == appointment.cancelled_at < appointment.starts_at

@@ -27,6 +27,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, reset_queries, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from patients.models import (
@@ -707,6 +708,11 @@ class Command(BaseCommand):
                     if verbosity > 1:
                         self.stdout.write(f"  {number} of {patients} patients written")
             builder.write()
+            # bulk_create stamps every row's updated_at with now; a missed session was recorded
+            # when it happened (the flag job reads no-shows by when they were recorded).
+            Appointment.objects.filter(status=Appointment.Status.NO_SHOW).update(
+                updated_at=F("ends_at") + datetime.timedelta(minutes=settings.TMS_AUTO_NO_SHOW_MINUTES))
+            Appointment.objects.filter(status=Appointment.Status.CANCELLED).update(updated_at=F("cancelled_at"))
             # What the hourly job would do: the worklist shows the overdue patients at once.
             flags = flag_overdue_patients(now)
             open_demo_portal_accounts()
