@@ -4,6 +4,10 @@ Every changelist and change page runs a fixed number of queries whatever the dat
 columns and ``__str__`` methods that cross a relation are covered by ``select_related``, and
 foreign keys to large tables (or to models whose ``__str__`` reads another table) are
 autocomplete fields, which render only the chosen row.
+
+Clinical history is not deleted by a click: patients are discharged, courses completed or
+discontinued, plans ended (with a reason), flags resolved, and a mistaken assessment is
+corrected by a new one. Deleting is left to superusers, for clearing data entered in error.
 """
 
 from django.contrib import admin
@@ -28,8 +32,21 @@ from .services import record_assessment
 PATIENT_SEARCH_FIELDS = ("patient__mrn", "patient__first_name", "patient__last_name")
 
 
+class DeletedBySuperusersOnly:
+    """For clinical records that a clinic stops using but keeps: no delete page, action or link
+    for anyone but a superuser. has_delete_permission itself says no, unlike scheduling.admin's
+    NotDeletedOnItsOwn, because these rows leave only with a patient, plan or flag, whose delete
+    is a superuser's too: no delete that a clinic admin may make cascades into them."""
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser and super().has_delete_permission(request, obj)
+
+
 @admin.register(Patient)
-class PatientAdmin(admin.ModelAdmin):
+class PatientAdmin(DeletedBySuperusersOnly, admin.ModelAdmin):
+    """A patient who leaves care is discharged (the status field), not deleted: deleting takes
+    their courses, plans, assessments and flags along."""
+
     list_display = ("mrn", "last_name", "first_name", "date_of_birth", "home_clinic", "status", "open_flags")
     list_filter = ("status", "home_clinic", "preferred_channel")
     list_select_related = ("home_clinic",)
@@ -95,7 +112,7 @@ class CourseTemplateAdmin(admin.ModelAdmin):
 
 
 @admin.register(TreatmentCourse)
-class TreatmentCourseAdmin(admin.ModelAdmin):
+class TreatmentCourseAdmin(DeletedBySuperusersOnly, admin.ModelAdmin):
     list_display = ("patient", "kind", "protocol", "start_date", "planned_sessions", "status")
     list_filter = ("status", "kind", "protocol")
     search_fields = (*PATIENT_SEARCH_FIELDS, "prior_auth_number")
@@ -111,7 +128,7 @@ class TreatmentCourseAdmin(admin.ModelAdmin):
 
 
 @admin.register(Assessment)
-class AssessmentAdmin(admin.ModelAdmin):
+class AssessmentAdmin(DeletedBySuperusersOnly, admin.ModelAdmin):
     list_display = ("patient", "instrument", "total", "band", "item_9", "taken_at", "source")
     list_filter = ("band", "instrument", "source")
     list_select_related = ("patient",)
@@ -160,7 +177,7 @@ class FlagStatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(PatientFlag)
-class PatientFlagAdmin(admin.ModelAdmin):
+class PatientFlagAdmin(DeletedBySuperusersOnly, admin.ModelAdmin):
     list_display = ("patient", "kind", "raised_at", "resolved_at", "resolved_by")
     list_filter = (FlagStatusFilter, "kind")
     list_select_related = ("patient", "resolved_by")
@@ -202,7 +219,7 @@ class PlanTemplateAdmin(admin.ModelAdmin):
 
 
 @admin.register(OutreachAttempt)
-class OutreachAttemptAdmin(admin.ModelAdmin):
+class OutreachAttemptAdmin(DeletedBySuperusersOnly, admin.ModelAdmin):
     list_display = ("flag", "channel", "outcome", "by", "at")
     list_filter = ("channel", "outcome")
     search_fields = ("flag__patient__mrn", "flag__patient__last_name", "note")

@@ -19,13 +19,15 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from patients.admin import DeletedBySuperusersOnly
 from patients.models import MaintenancePhase, MaintenancePlan
 from tmsclinic.roles import roles_of
 
 from . import reminders, services
-from .adherence import refresh_plan
+from .adherence import end_plan, refresh_plan
 from .forms import CancelForm
 from .models import Appointment, Chair, Clinic, Closure, JobMark, OpeningHours, Reminder, SessionRecord
+from .outcomes_forms import EndPlanForm
 from .views import BOOKERS, SESSION_RUNNERS
 
 PATIENT_SEARCH_FIELDS = ("patient__mrn", "patient__first_name", "patient__last_name")
@@ -399,13 +401,55 @@ class MaintenancePhaseInline(admin.TabularInline):
 
 
 @admin.register(MaintenancePlan)
-class MaintenancePlanAdmin(admin.ModelAdmin):
+class MaintenancePlanAdmin(DeletedBySuperusersOnly, admin.ModelAdmin):
+    """A plan that stops is ended, with a reason, through the End action (scheduling.adherence's
+    end_plan, as on the staff page): its visits, flags and nudges stay, and the outcomes report
+    keeps the patient's maintenance. Deleting would take all that along, so only superusers
+    delete, for a plan entered in error."""
+
     list_display = ("patient", "protocol", "status", "started_on", "next_due_on", "overdue")
     list_filter = ("status", "protocol")
     search_fields = PATIENT_SEARCH_FIELDS
     autocomplete_fields = ("patient", "source_course")
     readonly_fields = ("next_due_on", "overdue_after", "created_at")
     inlines = (MaintenancePhaseInline,)
+    actions = ("end_selected",)
+
+    def has_end_permission(self, request):
+        # Whoever may change plans here; the change form could set the status anyway.
+        return self.has_change_permission(request)
+
+    @admin.action(description="End the selected plans…", permissions=["end"])
+    def end_selected(self, request, queryset):
+        """End each live plan through end_plan, after a page that asks for the reason; a plan
+        that has already ended keeps its date and reason, and is reported."""
+        form = EndPlanForm(request.POST if "confirm" in request.POST else None)
+        if not form.is_valid():
+            return TemplateResponse(request, "admin/patients/maintenanceplan/end_selected.html", {
+                **self.admin_site.each_context(request),
+                "title": "End maintenance plans",
+                "opts": self.model._meta,
+                "plans": queryset,
+                "form": form,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            })
+        ended, refused = 0, Counter()
+        for pk in queryset.values_list("pk", flat=True):
+            with transaction.atomic():
+                # Read again under a lock: the staff page may have ended it meanwhile, with its own reason.
+                plan = (MaintenancePlan.objects.select_for_update(of=("self",))
+                        .select_related("patient__home_clinic").filter(pk=pk).first())
+                if plan is None:
+                    refused["It was deleted meanwhile."] += 1
+                elif plan.status == MaintenancePlan.Status.ENDED:
+                    refused["This plan has already ended."] += 1
+                else:
+                    end_plan(plan, reason=form.cleaned_data["reason"])
+                    ended += 1
+        if ended:
+            self.message_user(request, f"{ended} plan{'s' if ended != 1 else ''} ended.", messages.SUCCESS)
+        for reason, count in sorted(refused.items()):
+            self.message_user(request, f"{count} not ended: {reason}", messages.WARNING)
 
     def save_related(self, request, form, formsets, change):
         # Phases are saved with the inlines, after the plan: only then is the schedule known.

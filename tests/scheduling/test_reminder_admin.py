@@ -153,14 +153,14 @@ def test_a_reminder_is_not_deleted_on_its_own(who, client, superuser, failed):
     assert Reminder.objects.filter(pk=failed.pk).exists()
 
 
-def test_a_nudge_goes_with_the_plan_it_is_about(client, patient):
-    """Deleting a plan still takes its nudges along, for whoever may delete plans."""
+def test_a_nudge_goes_with_the_plan_it_is_about(admin_client, patient):
+    """Deleting a plan still takes its nudges along, for whoever may delete plans (superusers:
+    see test_maintenance_plan_admin.py)."""
     plan = factories.MaintenancePlanFactory(patient=patient, next_due_on=datetime.date(2026, 12, 4))
     factories.ReminderFactory(appointment=None, plan=plan, due_on=plan.next_due_on,
                               kind=Reminder.Kind.MAINTENANCE_DUE, scheduled_for=NOW, status=Reminder.Status.SENT)
-    client.force_login(admin_user("clinicadmin", "Clinic admin"))
 
-    response = client.post(reverse("admin:patients_maintenanceplan_delete", args=[plan.pk]), {"post": "yes"})
+    response = admin_client.post(reverse("admin:patients_maintenanceplan_delete", args=[plan.pk]), {"post": "yes"})
 
     assert response.status_code == 302
     assert not MaintenancePlan.objects.exists()
