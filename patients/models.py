@@ -581,6 +581,12 @@ class PatientFlag(models.Model):
                 condition=Q(resolved_at__isnull=True),
                 name="flag_open_by_kind",
             ),
+            # flag_overdue_patients: missed-appointments flags resolved since its last run.
+            models.Index(
+                fields=["resolved_at"],
+                condition=Q(kind="missed_appointments"),
+                name="flag_missed_resolved",
+            ),
         ]
 
     def __str__(self):

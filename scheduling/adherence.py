@@ -3,6 +3,7 @@ everyone who falls off. The flag job is set-based: a fixed number of statements 
 number of plans, safe to run twice or in two workers at once."""
 
 import datetime
+from collections import defaultdict
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -102,10 +103,12 @@ ON CONFLICT DO NOTHING
 
 # Two no-shows in a row, or two within the window, since the patient's last such flag. "In a
 # row" means two no-shows since the last attended session. A patient can only come to qualify
-# when a no-show is recorded, so only the patients with a no-show recorded since the last run
-# are looked at (a partial index finds them), each at the cost of a few probes of the
-# (patient, starts_at) index: the statement costs what the new no-shows cost, not what the
-# clinic's history does.
+# when a no-show is recorded, or when their open flag is resolved (no-shows recorded while it
+# was open could not raise another), so only the patients with either since the last run are
+# looked at (partial indexes find them), each at the cost of a few probes of the
+# (patient, starts_at) index: the statement costs what the new events cost, not what the
+# clinic's history does. Whatever else could change the verdict (deleting an attended session
+# in admin) forgets the mark, and the next run looks back a year.
 RAISE_MISSED = """
 INSERT INTO {flag} (patient_id, kind, detail, raised_at, resolution_note)
 SELECT since.patient_id, %(missed)s, '', %(now)s, ''
@@ -116,8 +119,11 @@ FROM (
     COALESCE((SELECT MAX(attended.starts_at) FROM {appointment} attended
               WHERE attended.patient_id = candidate.patient_id AND attended.status = %(completed)s
                 AND attended.starts_at <= %(now)s), %(epoch)s) AS attended_at
-  FROM (SELECT DISTINCT recent.patient_id FROM {appointment} recent
+  FROM (SELECT recent.patient_id FROM {appointment} recent
         WHERE recent.status = %(no_show)s AND recent.updated_at > %(since)s AND recent.starts_at <= %(now)s
+        UNION
+        SELECT resolved.patient_id FROM {flag} resolved
+        WHERE resolved.kind = %(missed)s AND resolved.resolved_at > %(since)s
        ) candidate
 ) since
 WHERE (SELECT COUNT(*) FROM {appointment} missed
@@ -142,13 +148,24 @@ def _end_pauses(now):
     """A pause with an end date has already moved the plan's due date; once its last day is
     over on the clinic's calendar, it just ends. No clinic's date is ahead of UTC's by more
     than a day, so one query finds every candidate and the clinic's zone decides."""
-    paused = MaintenancePlan.objects.filter(status=MaintenancePlan.Status.PAUSED, paused_until__lte=now.date())
-    ended = [
-        plan.pk for plan in paused.select_related("patient__home_clinic")
-        if plan.paused_until < plan.patient.home_clinic.local(now).date()
-    ]
+    paused = MaintenancePlan.objects.filter(status=MaintenancePlan.Status.PAUSED,
+                                            paused_until__lte=now.astimezone(datetime.UTC).date())
+    ended = defaultdict(list)
+    for plan in paused.select_related("patient__home_clinic"):
+        if plan.paused_until < plan.patient.home_clinic.local(now).date():
+            ended[plan.paused_until].append(plan.pk)
     if ended:
-        MaintenancePlan.objects.filter(pk__in=ended).update(status=MaintenancePlan.Status.ACTIVE)
+        # Still paused until the same day: a plan ended or paused again meanwhile is left alone.
+        still = Q()
+        for until, ids in ended.items():
+            still |= Q(pk__in=ids, paused_until=until)
+        paused.filter(still).update(status=MaintenancePlan.Status.ACTIVE)
+
+
+def forget_missed_appointments_mark():
+    """After a change the missed-appointments check cannot see coming (an attended session
+    deleted), its next run looks back a year."""
+    JobMark.objects.filter(job=MISSED_MARK).delete()
 
 
 def _missed_since(now):

@@ -24,7 +24,7 @@ from patients.models import MaintenancePhase, MaintenancePlan
 from tmsclinic.roles import roles_of
 
 from . import reminders, services
-from .adherence import end_plan, refresh_plan
+from .adherence import end_plan, forget_missed_appointments_mark, refresh_plan
 from .forms import CancelForm
 from .models import Appointment, Chair, Clinic, Closure, JobMark, OpeningHours, Reminder, SessionRecord
 from .outcomes_forms import EndPlanForm
@@ -189,6 +189,8 @@ class AppointmentAdmin(admin.ModelAdmin):
             super().delete_queryset(request, queryset)
             for plan in plans:
                 refresh_plan(plan)
+            # Two no-shows may now be "in a row": the flag job's next run looks again.
+            forget_missed_appointments_mark()
 
     @admin.action(description="Cancel the selected appointments…", permissions=["cancel"])
     def cancel_selected(self, request, queryset):

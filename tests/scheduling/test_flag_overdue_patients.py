@@ -6,11 +6,12 @@ import threading
 import pytest
 import time_machine
 from django.db import connections
+from django.urls import reverse
 
 from patients.models import MaintenancePlan, Patient, PatientFlag, PlanTemplate
 from patients.services import resolve_flag
 from scheduling import adherence
-from scheduling.adherence import flag_overdue_patients, pause_plan, start_plan
+from scheduling.adherence import end_plan, flag_overdue_patients, pause_plan, start_plan
 from scheduling.models import Appointment, JobMark
 from scheduling.services import complete_appointment
 from tests.factories import (
@@ -350,3 +351,58 @@ def test_a_pause_ends_when_its_last_day_is_over_in_the_clinics_zone(db, weekly, 
         flag_overdue_patients()
     plan.refresh_from_db()
     assert plan.status == (MaintenancePlan.Status.ACTIVE if ended else MaintenancePlan.Status.PAUSED)
+
+
+def test_no_shows_while_a_flag_was_open_count_once_it_is_resolved(clinic, clinician):
+    chair = ChairFactory(clinic=clinic)
+    patient = PatientFactory(home_clinic=clinic)
+    for day in (4, 11):
+        no_show(patient, chair, datetime.datetime(2027, 1, day, 14, tzinfo=UTC))
+    with travel(datetime.datetime(2027, 1, 12, tzinfo=UTC)):
+        assert flag_overdue_patients()["raised"] == 1
+    for day in (18, 25):
+        no_show(patient, chair, datetime.datetime(2027, 1, day, 14, tzinfo=UTC))
+    with travel(datetime.datetime(2027, 1, 26, tzinfo=UTC)):
+        assert flag_overdue_patients()["raised"] == 0  # the first flag is still open
+    with travel(datetime.datetime(2027, 1, 27, 9, tzinfo=UTC)):
+        resolve_flag(open_flags(MISSED).get(), by=clinician, note="Left a voicemail")
+    # The patient never comes again: the two no-shows since the first flag raise a second.
+    with travel(datetime.datetime(2027, 1, 27, 12, tzinfo=UTC)):
+        assert flag_overdue_patients()["raised"] == 1
+    assert open_flags(MISSED).get().raised_at == datetime.datetime(2027, 1, 27, 12, tzinfo=UTC)
+
+
+def test_deleting_an_attended_session_in_admin_makes_the_next_run_look_again(client, superuser, clinic):
+    chair = ChairFactory(clinic=clinic)
+    patient = PatientFactory(home_clinic=clinic)
+    no_show(patient, chair, datetime.datetime(2027, 1, 4, 14, tzinfo=UTC))
+    attended = AppointmentFactory(patient=patient, chair=chair, status=Appointment.Status.COMPLETED,
+                                  starts_at=datetime.datetime(2027, 1, 20, 14, tzinfo=UTC))
+    no_show(patient, chair, datetime.datetime(2027, 4, 12, 14, tzinfo=UTC))  # 98 days on: neither rule
+    with travel(datetime.datetime(2027, 4, 13, tzinfo=UTC)):
+        assert flag_overdue_patients()["raised"] == 0
+    client.force_login(superuser)  # the session of the 20th was entered in error
+    client.post(reverse("admin:scheduling_appointment_delete", args=[attended.pk]), {"post": "yes"})
+    assert not Appointment.objects.filter(pk=attended.pk).exists()
+    with travel(datetime.datetime(2027, 4, 13, 1, tzinfo=UTC)):
+        assert flag_overdue_patients()["raised"] == 1  # two no-shows in a row now
+
+
+def test_a_plan_ended_while_the_job_ends_its_pause_stays_ended(weekly, clinic, monkeypatch):
+    plan = plan_for(clinic, weekly, started_on=datetime.date(2027, 1, 4))
+    with travel(datetime.datetime(2027, 1, 5, tzinfo=UTC)):
+        pause_plan(plan, until=datetime.date(2027, 2, 1))
+    real_local = type(clinic).local
+
+    def local_while_a_clinician_ends_the_plan(self, moment):
+        # Between the job's read and its update, the plan is ended on the staff page.
+        fresh = MaintenancePlan.objects.select_related("patient__home_clinic").get(pk=plan.pk)
+        if fresh.status != MaintenancePlan.Status.ENDED:
+            end_plan(fresh, reason="Moved away")
+        return real_local(self, moment)
+
+    monkeypatch.setattr(type(clinic), "local", local_while_a_clinician_ends_the_plan)
+    with travel(datetime.datetime(2027, 2, 3, 12, tzinfo=UTC)):
+        flag_overdue_patients()
+    plan.refresh_from_db()
+    assert (plan.status, plan.end_reason) == (MaintenancePlan.Status.ENDED, "Moved away")

@@ -13,7 +13,7 @@ from django.core.management import CommandError, call_command
 
 from patients.models import ITEM_FIELDS, Assessment, MaintenancePlan, Patient, PatientFlag, TreatmentCourse
 from scheduling import reminders, sms
-from scheduling.adherence import refresh_plan
+from scheduling.adherence import flag_overdue_patients, refresh_plan
 from scheduling.management.commands.seed_demo import REMINDED_PAST_SESSIONS
 from scheduling.models import Appointment, Clinic, OpeningHours, Reminder, SessionRecord
 from scheduling.services import sessions_used
@@ -402,3 +402,13 @@ def test_missed_sessions_were_recorded_when_they_happened(seeded):
         assert appointment.ends_at < appointment.updated_at <= appointment.ends_at + datetime.timedelta(hours=1)
     for appointment in Appointment.objects.filter(status=Appointment.Status.CANCELLED):
         assert appointment.updated_at == appointment.cancelled_at < appointment.starts_at
+
+
+def test_seeding_after_the_flag_job_ran_on_the_empty_database_still_flags_missed_visits(db):
+    with time_machine.travel(NOW - datetime.timedelta(hours=3), tick=False):
+        flag_overdue_patients()  # beat's hourly run, before anyone seeded
+    with time_machine.travel(NOW, tick=False):
+        seed_demo(patients=300)
+    flagged = set(PatientFlag.objects.filter(kind=PatientFlag.Kind.MISSED_APPOINTMENTS).values_list(
+        "patient", flat=True))
+    assert flagged and flagged == missed_appointments_by_the_rule(NOW)

@@ -42,7 +42,7 @@ from patients.models import (
     Protocol,
     TreatmentCourse,
 )
-from scheduling.adherence import flag_overdue_patients
+from scheduling.adherence import flag_overdue_patients, forget_missed_appointments_mark
 from scheduling.demo_portal import demo_portal_logins, open_demo_portal_accounts
 from scheduling.models import Appointment, Chair, Clinic, Closure, OpeningHours, Reminder, SessionRecord
 from scheduling.reminders import reminders_for
@@ -713,7 +713,9 @@ class Command(BaseCommand):
             Appointment.objects.filter(status=Appointment.Status.NO_SHOW).update(
                 updated_at=F("ends_at") + datetime.timedelta(minutes=settings.TMS_AUTO_NO_SHOW_MINUTES))
             Appointment.objects.filter(status=Appointment.Status.CANCELLED).update(updated_at=F("cancelled_at"))
-            # What the hourly job would do: the worklist shows the overdue patients at once.
+            # What the hourly job would do: the worklist shows the overdue patients at once. The
+            # seeded no-shows are older than any mark a run on the empty database left.
+            forget_missed_appointments_mark()
             flags = flag_overdue_patients(now)
             open_demo_portal_accounts()
         # Statistics for the query planner, as after any bulk load: PostgreSQL's autovacuum
