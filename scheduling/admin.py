@@ -413,7 +413,9 @@ class MaintenancePlanAdmin(DeletedBySuperusersOnly, admin.ModelAdmin):
     list_filter = ("status", "protocol")
     search_fields = PATIENT_SEARCH_FIELDS
     autocomplete_fields = ("patient", "source_course")
-    readonly_fields = ("next_due_on", "overdue_after", "created_at")
+    # A plan is paused and resumed on the staff page and ended with the End action (a reason
+    # is required): its status is not edited by hand.
+    readonly_fields = ("status", "ended_on", "end_reason", "next_due_on", "overdue_after", "created_at")
     inlines = (MaintenancePhaseInline,)
     actions = ("end_selected",)
 

@@ -186,3 +186,18 @@ def test_a_superuser_still_deletes_a_plan_entered_in_error(admin_client, plan, c
     other = factories.MaintenancePlanFactory(patient=factories.PatientFactory(home_clinic=clinic))
     act(admin_client, "delete_selected", other, post="yes")
     assert not MaintenancePlan.objects.exists()
+
+
+def test_the_change_form_cannot_end_or_reopen_a_plan_without_the_end_action(admin_client, plan):
+    url = reverse("admin:patients_maintenanceplan_change", args=[plan.pk])
+    page = admin_client.get(url).content.decode()
+    for field in ("status", "ended_on", "end_reason"):
+        assert f'name="{field}"' not in page
+    form = admin_client.get(url).context["adminform"].form
+    data = {name: value for name, value in form.initial.items() if value is not None and not isinstance(value, list)}
+    data.update({"patient": plan.patient_id, "protocol": plan.protocol_id, "started_on": plan.started_on,
+                 "grace_days": plan.grace_days, "status": "ended", "end_reason": "", "ended_on": "2027-01-01",
+                 "phases-TOTAL_FORMS": 0, "phases-INITIAL_FORMS": 0})
+    admin_client.post(url, data)
+    plan.refresh_from_db()
+    assert (plan.status, plan.ended_on, plan.end_reason) == (MaintenancePlan.Status.ACTIVE, None, "")
