@@ -72,6 +72,13 @@ def superuser(db):
     return User.objects.create_superuser("root", "root@clinic.test", factories.PASSWORD)
 
 
+@pytest.fixture
+def admin_client(client, superuser):
+    """Django admin as the superuser above (replaces pytest-django's own admin_client)."""
+    client.force_login(superuser)
+    return client
+
+
 def chromium_path():
     return os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")
 

@@ -44,6 +44,14 @@ def staff_user(role=roles.FRONT_DESK, **kwargs):
     return UserFactory(role=role, **kwargs)
 
 
+def admin_user(username, role):
+    """A staff user in ``role`` who may also open Django admin."""
+    user = staff_user(username=username, role=role)
+    user.is_staff = True
+    user.save(update_fields=["is_staff"])
+    return user
+
+
 class ClinicFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Clinic

@@ -61,19 +61,6 @@ def booked(patient, chair, plan, superuser):
                                      kind=Appointment.Kind.MAINTENANCE, booked_by=superuser, plan=plan)
 
 
-@pytest.fixture
-def admin_client(client, superuser):
-    client.force_login(superuser)
-    return client
-
-
-def admin_user(username, role):
-    user = factories.staff_user(username=username, role=role)
-    user.is_staff = True
-    user.save(update_fields=["is_staff"])
-    return user
-
-
 def change_url(appointment):
     return reverse("admin:scheduling_appointment_change", args=[appointment.pk])
 
@@ -169,7 +156,7 @@ def test_appointments_are_booked_on_the_staff_page_not_added_in_admin(admin_clie
 
 
 def test_the_booking_link_is_shown_only_to_those_who_may_book(client, db):
-    client.force_login(admin_user("viewer", "Technician"))
+    client.force_login(factories.admin_user("viewer", "Technician"))
     assert reverse("staff:book") not in client.get(CHANGELIST).content.decode()
 
 
@@ -228,13 +215,13 @@ def test_a_refused_cancellation_is_reported_not_an_error(admin_client, booked, p
 
 
 def test_only_roles_that_cancel_on_the_staff_page_may_cancel_in_admin(client, booked):
-    technician = admin_user("tech", "Technician")
+    technician = factories.admin_user("tech", "Technician")
     client.force_login(technician)
     act(client, "cancel_selected", booked, confirm="yes", reason="Not mine to cancel")
     booked.refresh_from_db()
     assert booked.status == Appointment.Status.BOOKED
 
-    client.force_login(admin_user("clinicadmin", "Clinic admin"))
+    client.force_login(factories.admin_user("clinicadmin", "Clinic admin"))
     assert messages_after(act(client, "cancel_selected", booked, confirm="yes", reason="Closure")) == [
         "1 appointment cancelled; their reminders will not go out."]
 
@@ -243,7 +230,7 @@ def test_only_roles_that_cancel_on_the_staff_page_may_cancel_in_admin(client, bo
 
 
 def test_only_superusers_may_delete_appointments(client, booked):
-    client.force_login(admin_user("clinicadmin", "Clinic admin"))
+    client.force_login(factories.admin_user("clinicadmin", "Clinic admin"))
     assert "delete_selected" not in client.get(CHANGELIST).content.decode()
     delete_url = reverse("admin:scheduling_appointment_delete", args=[booked.pk])
     assert client.post(delete_url, {"post": "yes"}).status_code == 403

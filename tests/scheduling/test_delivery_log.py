@@ -136,12 +136,6 @@ def resend(client, *rows):
 
 
 @pytest.fixture
-def admin_client(client, superuser):
-    client.force_login(superuser)
-    return client
-
-
-@pytest.fixture
 def tomorrow(patient):
     return session(patient, NOW + datetime.timedelta(days=1))
 

@@ -47,21 +47,8 @@ def plan(patient, chair):
 
 
 @pytest.fixture
-def admin_client(client, superuser):
-    client.force_login(superuser)
-    return client
-
-
-def admin_user(username, role):
-    user = factories.staff_user(username=username, role=role)
-    user.is_staff = True
-    user.save(update_fields=["is_staff"])
-    return user
-
-
-@pytest.fixture
 def clinic_admin_client(client, db):
-    client.force_login(admin_user("clinicadmin", "Clinic admin"))
+    client.force_login(factories.admin_user("clinicadmin", "Clinic admin"))
     return client
 
 
@@ -145,7 +132,7 @@ def test_a_plan_already_ended_keeps_its_reason_and_is_reported(clinic_admin_clie
 
 
 def test_only_those_who_may_change_plans_may_end_them(client, plan):
-    client.force_login(admin_user("frontdesk", "Front desk"))  # may view plans, not change them
+    client.force_login(factories.admin_user("frontdesk", "Front desk"))  # may view plans, not change them
     assert "end_selected" not in client.get(CHANGELIST).content.decode()
 
     act(client, "end_selected", plan, confirm="yes", reason="Not mine to end")

@@ -56,19 +56,6 @@ def failed(booked):
     return reminder
 
 
-@pytest.fixture
-def admin_client(client, superuser):
-    client.force_login(superuser)
-    return client
-
-
-def admin_user(username, role):
-    user = factories.staff_user(username=username, role=role)
-    user.is_staff = True
-    user.save(update_fields=["is_staff"])
-    return user
-
-
 def change_url(reminder):
     return reverse("admin:scheduling_reminder_change", args=[reminder.pk])
 
@@ -128,7 +115,7 @@ def test_reminders_are_written_by_booking_not_added_in_admin(admin_client, booke
 
 
 def test_a_clinic_admin_still_resends_a_failed_reminder(client, failed):
-    client.force_login(admin_user("clinicadmin", "Clinic admin"))
+    client.force_login(factories.admin_user("clinicadmin", "Clinic admin"))
 
     response = client.post(CHANGELIST, {"action": "resend", "_selected_action": [failed.pk]}, follow=True)
 
@@ -143,7 +130,7 @@ def test_a_clinic_admin_still_resends_a_failed_reminder(client, failed):
 
 @pytest.mark.parametrize("who", ["clinic admin", "superuser"])
 def test_a_reminder_is_not_deleted_on_its_own(who, client, superuser, failed):
-    client.force_login(superuser if who == "superuser" else admin_user("clinicadmin", "Clinic admin"))
+    client.force_login(superuser if who == "superuser" else factories.admin_user("clinicadmin", "Clinic admin"))
 
     assert "delete_selected" not in client.get(CHANGELIST).content.decode()
     assert client.get(delete_url(failed)).status_code == 403

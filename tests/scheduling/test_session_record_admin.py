@@ -69,19 +69,6 @@ def next_week(patient, chair, plan):
                                         starts_at=TODAY_10AM + datetime.timedelta(days=7))
 
 
-@pytest.fixture
-def admin_client(client, superuser):
-    client.force_login(superuser)
-    return client
-
-
-def admin_user(username, role):
-    user = factories.staff_user(username=username, role=role)
-    user.is_staff = True
-    user.save(update_fields=["is_staff"])
-    return user
-
-
 def change_url(record):
     return reverse("admin:scheduling_sessionrecord_change", args=[record.pk])
 
@@ -168,7 +155,7 @@ def test_the_link_to_todays_sessions_is_shown_only_to_those_who_run_them(client,
 
 @pytest.mark.parametrize("who", ["clinic admin", "superuser"])
 def test_a_record_is_not_deleted_on_its_own(who, client, superuser, record):
-    client.force_login(superuser if who == "superuser" else admin_user("clinicadmin", "Clinic admin"))
+    client.force_login(superuser if who == "superuser" else factories.admin_user("clinicadmin", "Clinic admin"))
 
     assert "delete_selected" not in client.get(CHANGELIST).content.decode()
     assert client.get(delete_url(record)).status_code == 403
