@@ -15,6 +15,11 @@ from patients.models import MaintenancePhase, MaintenancePlan, Patient, PatientF
 from .models import Appointment, JobMark
 
 SYSTEM_RESOLVED = "Back on schedule: resolved by the system."
+# Why a plan no longer due closed its overdue flag, as the worklist's history shows it.
+RESOLVED_BECAUSE = {
+    MaintenancePlan.Status.ENDED: "The maintenance plan was ended: resolved by the system.",
+    MaintenancePlan.Status.PAUSED: "The maintenance plan was paused: resolved by the system.",
+}
 
 
 def refresh_plan(plan):
@@ -34,8 +39,8 @@ def refresh_plan(plan):
     plan.save(update_fields=["next_due_on", "overdue_after"])
     if not plan.is_overdue:
         PatientFlag.objects.filter(patient=plan.patient_id, kind=PatientFlag.Kind.OVERDUE_MAINTENANCE,
-                                   resolved_at__isnull=True).update(resolved_at=timezone.now(),
-                                                                     resolution_note=SYSTEM_RESOLVED)
+                                   resolved_at__isnull=True).update(
+            resolved_at=timezone.now(), resolution_note=RESOLVED_BECAUSE.get(plan.status, SYSTEM_RESOLVED))
     return plan
 
 

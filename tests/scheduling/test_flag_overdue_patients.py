@@ -406,3 +406,19 @@ def test_a_plan_ended_while_the_job_ends_its_pause_stays_ended(weekly, clinic, m
         flag_overdue_patients()
     plan.refresh_from_db()
     assert (plan.status, plan.end_reason) == (MaintenancePlan.Status.ENDED, "Moved away")
+
+
+@pytest.mark.parametrize(
+    ("stop", "note"),
+    [
+        (lambda plan: pause_plan(plan, until=None), "The maintenance plan was paused: resolved by the system."),
+        (lambda plan: end_plan(plan, reason="Moved away"), "The maintenance plan was ended: resolved by the system."),
+    ],
+)
+def test_pausing_or_ending_a_plan_resolves_its_overdue_flag_saying_why(weekly, clinic, stop, note):
+    plan = plan_for(clinic, weekly, started_on=datetime.date(2027, 1, 4))
+    with travel(datetime.datetime(2027, 2, 1, tzinfo=UTC)):
+        assert flag_overdue_patients()["raised"] == 1
+        stop(plan)
+    flag = PatientFlag.objects.get(kind=OVERDUE)
+    assert flag.resolved_at is not None and flag.resolution_note == note

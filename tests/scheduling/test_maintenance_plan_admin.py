@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from patients.models import MaintenancePlan, PatientFlag
 from scheduling import adherence
-from scheduling.adherence import SYSTEM_RESOLVED, refresh_plan
+from scheduling.adherence import RESOLVED_BECAUSE, refresh_plan
 from scheduling.models import Appointment, Reminder
 from tests import factories
 
@@ -111,7 +111,8 @@ def test_ending_goes_through_end_plan_and_resolves_the_overdue_flag(clinic_admin
     assert plan.ended_on == datetime.date(2026, 12, 2)  # the clinic's today
     assert plan.overdue_after is None
     flag = plan.flags.get()
-    assert (flag.resolved_at, flag.resolution_note) == (NOW, SYSTEM_RESOLVED)
+    assert (flag.resolved_at, flag.resolution_note) == (NOW, RESOLVED_BECAUSE[MaintenancePlan.Status.ENDED])
+    assert flag.resolution_note == "The maintenance plan was ended: resolved by the system."
     # Its history stays: the visit, the nudge that went out, the flag.
     assert plan.appointments.count() == 1
     assert plan.reminders.count() == 1
