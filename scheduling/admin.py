@@ -33,6 +33,17 @@ from .views import BOOKERS, SESSION_RUNNERS
 PATIENT_SEARCH_FIELDS = ("patient__mrn", "patient__first_name", "patient__last_name")
 
 
+def ask_for_reason(model_admin, request, queryset, form, *, action, title, submit_label):
+    """The page an admin action shows before it acts on the selected rows, asking for the
+    reason (``form``); its template is ``admin/<app>/<model>/<action>.html``."""
+    opts = model_admin.model._meta
+    return TemplateResponse(request, f"admin/{opts.app_label}/{opts.model_name}/{action}.html", {
+        **model_admin.admin_site.each_context(request),
+        "title": title, "opts": opts, "objects": queryset, "form": form, "action": action,
+        "submit_label": submit_label, "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+    })
+
+
 def clinic_time(clinic, moment):
     """``moment`` on the clinic's wall clock, e.g. "2026-11-25 09:00 EST"."""
     return f"{clinic.local(moment):%Y-%m-%d %H:%M %Z}"
@@ -198,14 +209,8 @@ class AppointmentAdmin(admin.ModelAdmin):
         each one the service refuses is reported with its reason."""
         form = CancelForm(request.POST if "confirm" in request.POST else None)
         if not form.is_valid():
-            return TemplateResponse(request, "admin/scheduling/appointment/cancel_selected.html", {
-                **self.admin_site.each_context(request),
-                "title": "Cancel appointments",
-                "opts": self.model._meta,
-                "appointments": queryset,
-                "form": form,
-                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            })
+            return ask_for_reason(self, request, queryset, form, action="cancel_selected",
+                                  title="Cancel appointments", submit_label="Cancel these appointments")
         cancelled, refused = 0, Counter()
         for appointment in queryset:
             try:
@@ -429,14 +434,8 @@ class MaintenancePlanAdmin(DeletedBySuperusersOnly, admin.ModelAdmin):
         that has already ended keeps its date and reason, and is reported."""
         form = EndPlanForm(request.POST if "confirm" in request.POST else None)
         if not form.is_valid():
-            return TemplateResponse(request, "admin/patients/maintenanceplan/end_selected.html", {
-                **self.admin_site.each_context(request),
-                "title": "End maintenance plans",
-                "opts": self.model._meta,
-                "plans": queryset,
-                "form": form,
-                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            })
+            return ask_for_reason(self, request, queryset, form, action="end_selected",
+                                  title="End maintenance plans", submit_label="End these plans")
         ended, refused = 0, Counter()
         for pk in queryset.values_list("pk", flat=True):
             with transaction.atomic():
