@@ -1,3 +1,4 @@
+import datetime
 import os
 import shutil
 
@@ -58,6 +59,15 @@ def front_desk(db):
 @pytest.fixture
 def technician(db):
     return factories.staff_user(username="tech", role="Technician")
+
+
+@pytest.fixture
+def open_clinic(clinic):
+    """The clinic open 08:00-18:00 every day of the week (files needing other hours override it)."""
+    for weekday in range(7):
+        factories.OpeningHoursFactory(clinic=clinic, weekday=weekday, opens_at=datetime.time(8),
+                                      closes_at=datetime.time(18))
+    return clinic
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ from tests.factories import (
     ClinicFactory,
     MaintenancePhaseFactory,
     MaintenancePlanFactory,
-    OpeningHoursFactory,
     PatientFactory,
     PatientFlagFactory,
     ProtocolFactory,
@@ -39,13 +38,6 @@ WORKLIST = reverse("staff:attention")
 def frozen():
     with time_machine.travel(NOW, tick=False):
         yield
-
-
-@pytest.fixture
-def open_clinic(clinic):
-    for weekday in range(7):
-        OpeningHoursFactory(clinic=clinic, weekday=weekday, opens_at=datetime.time(8), closes_at=datetime.time(18))
-    return clinic
 
 
 @pytest.fixture

@@ -28,14 +28,6 @@ def frozen():
 
 
 @pytest.fixture
-def open_clinic(clinic):
-    for weekday in range(7):
-        factories.OpeningHoursFactory(clinic=clinic, weekday=weekday, opens_at=datetime.time(8),
-                                      closes_at=datetime.time(18))
-    return clinic
-
-
-@pytest.fixture
 def patient(open_clinic):
     return factories.PatientFactory(home_clinic=open_clinic, email_consent=True)
 
