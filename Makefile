@@ -6,16 +6,25 @@ STAMP := $(VENV)/.installed
 DEMO_PASSWORD ?= tms-demo-2026
 export DEMO_PASSWORD
 
-.PHONY: install run test lint bench clean
+.PHONY: install lock run test lint bench clean
 
+# requirements*.txt are compiled by pip-tools from requirements*.in (`make lock`): every package
+# pinned, with hashes, pip included, so pip checks every file it installs.
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is needed (set PYTHON=python3.11)")'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.txt
 	@touch $@
 
 install: $(STAMP)
+
+# Recompile requirements.txt and requirements-dev.txt from the .in files. Pins already in them
+# are kept; to move one package: make lock ARGS="--upgrade-package celery" (or
+# ARGS="--upgrade-package celery==VERSION"); to move everything: make lock ARGS=--upgrade.
+PIP_COMPILE = $(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links $(ARGS)
+lock: $(STAMP)
+	$(PIP_COMPILE) --output-file=requirements.txt requirements.in
+	$(PIP_COMPILE) --output-file=requirements-dev.txt requirements.in requirements-dev.in
 
 # The embedded default: SQLite and a file-system broker under var/, web + worker + beat.
 run: export DEBUG ?= true

@@ -34,8 +34,8 @@ def main():
         from django.utils import timezone
 
         from patients.models import MaintenancePlan, PatientFlag
-        from scheduling.adherence import flag_overdue_patients
         from scheduling.models import Appointment, JobMark
+        from scheduling.services.plans import flag_overdue_patients
 
         started = time.perf_counter()
         call_command("seed_demo", patients=PATIENTS, seed=1, verbosity=0, stdout=io.StringIO())

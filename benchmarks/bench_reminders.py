@@ -56,8 +56,9 @@ def main():
         from django.test import override_settings
         from django.test.utils import CaptureQueriesContext
 
-        from scheduling import reminders, sms
+        from scheduling import sms
         from scheduling.models import Reminder
+        from scheduling.services import reminders
 
         # Noon in the clinic tomorrow, so that no SMS is held by quiet hours.
         clinic_tz = datetime.timezone(datetime.timedelta(hours=-5))

@@ -1,13 +1,23 @@
+"""Forms of the patients' own pages: registering and editing a patient, the search and list
+filters, and the PHQ-9 (staff's and, made stricter, the portal's)."""
+
+from crispy_forms.bootstrap import InlineRadios
+from crispy_forms.helper import FormHelper
+from crispy_forms.layout import Layout
 from django import forms
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from tmsclinic.roles import CLINICIAN
+from tmsclinic.roles import CLINICIAN, role_members
 
-from .models import Patient
+from .models import ITEM_FIELDS, PHQ9_ITEMS, Assessment, Patient
 
-CONSENTS = ("email_consent", "sms_consent")
+PHQ9_QUESTION = "Over the last 2 weeks, how often have you been bothered by any of the following problems?"
+PHQ9_ANSWERS = [(0, "Not at all"), (1, "Several days"), (2, "More than half the days"), (3, "Nearly every day")]
+DIFFICULTY_QUESTION = (
+    "If you checked off any problems, how difficult have these problems made it for you to do your work, "
+    "take care of things at home, or get along with other people?"
+)
 
 
 def duplicate_mrn_error(mrn):
@@ -46,9 +56,7 @@ class PatientForm(forms.ModelForm):
             # A new patient is always active; discharge happens on a later edit.
             del self.fields["status"]
         clinician = self.fields["primary_clinician"]
-        clinician.queryset = (
-            get_user_model().objects.filter(groups__name=CLINICIAN).order_by("last_name", "first_name", "username")
-        )
+        clinician.queryset = role_members(CLINICIAN).order_by("last_name", "first_name", "username")
         clinician.label_from_instance = lambda user: user.get_full_name() or user.username
 
     def clean_mrn(self):
@@ -66,11 +74,7 @@ class PatientForm(forms.ModelForm):
 
     def save(self, commit=True):
         patient = super().save(commit=False)
-        now = timezone.now()
-        for consent in CONSENTS:
-            # The time consent was given is the clinic's record that reminders were allowed.
-            if consent in self.changed_data:
-                setattr(patient, f"{consent}_at", now if getattr(patient, consent) else None)
+        patient.stamp_consents(self.changed_data)
         if commit:
             patient.save()
         return patient
@@ -97,3 +101,27 @@ class PatientFilterForm(PatientSearchForm):
         # Reached through the relation because patients never imports scheduling.
         clinics = Patient._meta.get_field("home_clinic").related_model
         self.fields["clinic"].queryset = clinics.objects.all()
+
+
+class PHQ9Form(forms.Form):
+    """The nine PHQ-9 questions in Kroenke's wording, each answered 0–3, and the unscored
+    difficulty question."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for number, (field, wording) in enumerate(zip(ITEM_FIELDS, PHQ9_ITEMS, strict=True), start=1):
+            self.fields[field] = forms.TypedChoiceField(
+                label=f"{number}. {wording}", choices=PHQ9_ANSWERS, coerce=int, widget=forms.RadioSelect,
+                error_messages={"required": f"Answer question {number}."},
+            )
+        self.fields["difficulty"] = forms.TypedChoiceField(
+            label=DIFFICULTY_QUESTION, choices=Assessment.Difficulty.choices, coerce=int, empty_value=None,
+            required=False, widget=forms.RadioSelect,
+        )
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+        self.helper.layout = Layout(*(InlineRadios(field) for field in self.fields))
+
+    @property
+    def items(self):
+        return [self.cleaned_data[field] for field in ITEM_FIELDS]

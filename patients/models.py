@@ -26,6 +26,14 @@ PHQ9_ITEMS = (
     "Thoughts that you would be better off dead or of hurting yourself in some way",
 )
 ITEM_FIELDS = tuple(f"item_{n}" for n in range(1, 10))
+CONSENTS = ("email_consent", "sms_consent")
+
+
+class PatientQuerySet(models.QuerySet):
+    def active(self):
+        """Patients in treatment or follow-up: discharged patients are booked, reminded and
+        flagged no more."""
+        return self.filter(status=Patient.Status.ACTIVE)
 
 
 class Patient(models.Model):
@@ -79,6 +87,8 @@ class Patient(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = PatientQuerySet.as_manager()
+
     class Meta:
         ordering = ["last_name", "first_name"]
         indexes = [
@@ -92,6 +102,14 @@ class Patient(models.Model):
     @property
     def full_name(self):
         return f"{self.first_name} {self.last_name}"
+
+    def stamp_consents(self, changed_fields):
+        """Record when each consent among ``changed_fields`` was given (the clinic's record that
+        reminders were allowed), or clear the time when it was withdrawn."""
+        now = timezone.now()
+        for consent in CONSENTS:
+            if consent in changed_fields:
+                setattr(self, f"{consent}_at", now if getattr(self, consent) else None)
 
 
 class Protocol(models.Model):
@@ -253,6 +271,16 @@ class PlanTemplatePhase(models.Model):
         return f"every {self.interval_days} days {times}"
 
 
+class MaintenancePlanQuerySet(models.QuerySet):
+    def active(self):
+        """Plans whose visits fall due now."""
+        return self.filter(status=MaintenancePlan.Status.ACTIVE)
+
+    def live(self):
+        """Active or paused: the patient's schedule (at most one per patient)."""
+        return self.filter(status__in=MaintenancePlan.LIVE_STATUSES)
+
+
 class MaintenancePlan(models.Model):
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
@@ -286,6 +314,10 @@ class MaintenancePlan(models.Model):
     next_due_on = models.DateField(null=True, blank=True, editable=False)
     overdue_after = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    LIVE_STATUSES = (Status.ACTIVE, Status.PAUSED)
+
+    objects = MaintenancePlanQuerySet.as_manager()
 
     class Meta:
         ordering = ["-started_on"]
@@ -530,6 +562,11 @@ class Assessment(models.Model):
         return (self.item_9 or 0) > 0
 
 
+class PatientFlagQuerySet(models.QuerySet):
+    def open(self):
+        return self.filter(resolved_at__isnull=True)
+
+
 class PatientFlag(models.Model):
     class Kind(models.TextChoices):
         SAFETY = "safety", "Safety (PHQ-9 item 9)"
@@ -562,6 +599,8 @@ class PatientFlag(models.Model):
     )
     # Set when the flag went out in a clinician's daily digest, so it goes out once.
     digested_at = models.DateTimeField(null=True, blank=True)
+
+    objects = PatientFlagQuerySet.as_manager()
 
     class Meta:
         ordering = ["-raised_at"]

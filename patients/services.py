@@ -1,18 +1,32 @@
-"""Clinical operations on patients: the one way PHQ-9 answers and flags come in."""
+"""Clinical operations on patients: the one way PHQ-9 answers come in and flags are raised,
+resolved and snoozed, and the safety e-mail."""
 
+import datetime
 import logging
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from tmsclinic.roles import CLINICIAN
+from tmsclinic.links import absolute_url
+from tmsclinic.roles import CLINICIAN, role_members
 
-from .models import ITEM_FIELDS, Assessment, MaintenancePlan, Patient, PatientFlag
+from .models import ITEM_FIELDS, Assessment, Patient, PatientFlag
+from .outcomes import course_outcome
+
+__all__ = ["course_outcome", "raise_flag", "record_assessment", "resolve_flag", "snooze_flag"]
+
+# A snooze is for "call back after the holidays", not for forgetting a patient.
+MAX_SNOOZE_DAYS = 90
+# Closing these is a clinical judgement (CLINICAL.md: item 9 needs a clinician's review today).
+CLINICAL_KINDS = (PatientFlag.Kind.SAFETY, PatientFlag.Kind.WORSENING_SYMPTOMS)
+
+
+class FlagRefused(ValidationError):
+    """The flag cannot be changed so; the message says why, in clinic words."""
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +43,7 @@ def raise_flag(*, patient, kind, detail="", plan=None, due_on=None):
             return PatientFlag.objects.create(patient=patient, kind=kind, detail=detail, plan=plan, due_on=due_on,
                                               raised_at=now), True
     except IntegrityError:
-        flag = PatientFlag.objects.select_for_update().get(patient=patient, kind=kind, resolved_at__isnull=True)
+        flag = PatientFlag.objects.open().select_for_update().get(patient=patient, kind=kind)
         if detail:
             flag.detail = f"{flag.detail}\n{detail}".strip()
             flag.save(update_fields=["detail"])
@@ -38,20 +52,41 @@ def raise_flag(*, patient, kind, detail="", plan=None, due_on=None):
 
 def resolve_flag(flag, *, by=None, note=""):
     """Resolve an open flag; ``by=None`` records that the system resolved it."""
-    updated = PatientFlag.objects.filter(pk=flag.pk, resolved_at__isnull=True).update(
+    updated = PatientFlag.objects.open().filter(pk=flag.pk).update(
         resolved_at=timezone.now(), resolved_by=by, resolution_note=note
     )
     return updated == 1
+
+
+def snooze_until_error(today, until):
+    """Why a flag cannot be hidden until ``until`` (the home clinic's ``today`` given), or None."""
+    if until <= today:
+        return "Choose a day after today."
+    if until > today + datetime.timedelta(days=MAX_SNOOZE_DAYS):
+        return f"A flag can be hidden for at most {MAX_SNOOZE_DAYS} days."
+    return None
+
+
+def why_not_snooze(flag):
+    """Why this flag can never be snoozed, or None."""
+    if flag.kind == PatientFlag.Kind.SAFETY:
+        return "A safety flag needs a clinician's review today; it cannot be snoozed."
+    return None
+
+
+def snooze_flag(flag, *, until):
+    """Hide an open flag from the worklist until the morning of ``until`` in the patient's home
+    clinic. A safety flag is never snoozed. Returns False when the flag was resolved meanwhile."""
+    if reason := why_not_snooze(flag) or snooze_until_error(flag.patient.home_clinic.today(), until):
+        raise FlagRefused(reason)
+    return PatientFlag.objects.open().filter(pk=flag.pk).update(snoozed_until=until) == 1
 
 
 def _clinicians_to_alert(patient):
     if patient.primary_clinician_id and patient.primary_clinician.email:
         return [patient.primary_clinician.email]
     # No named clinician: every clinician hears about it rather than nobody.
-    return list(
-        get_user_model().objects.filter(groups__name=CLINICIAN, is_active=True).exclude(email="")
-        .values_list("email", flat=True)
-    )
+    return list(role_members(CLINICIAN).filter(is_active=True).exclude(email="").values_list("email", flat=True))
 
 
 def _send_safety_alert(patient_pk):
@@ -60,7 +95,7 @@ def _send_safety_alert(patient_pk):
     if not recipients:
         log.error("safety flag for patient %s: no clinician has an e-mail address", patient_pk)
         return
-    link = settings.SITE_URL.rstrip("/") + reverse("staff:patient", args=[patient.uuid])
+    link = absolute_url(reverse("staff:patient", args=[patient.uuid]))
     # No clinical detail in the message: e-mail is not a safe place for it. The link needs a login.
     send_mail(
         subject="TMS Clinic: a patient's answers need review today",
@@ -106,28 +141,8 @@ def record_assessment(*, patient, items, source, by=None, difficulty=None, taken
             raise_flag(patient=patient, kind=PatientFlag.Kind.SAFETY,
                        detail=f"PHQ-9 item 9 answered “{answer}” on {assessment.taken_at:%Y-%m-%d}.")
             transaction.on_commit(lambda: _send_safety_alert(patient.pk))
-        plan = patient.maintenance_plans.filter(status=MaintenancePlan.Status.ACTIVE).first()
+        plan = patient.maintenance_plans.active().first()
         reason = _worsening(assessment, plan) if plan else None
         if reason:
             raise_flag(patient=patient, kind=PatientFlag.Kind.WORSENING_SYMPTOMS, detail=reason, plan=plan)
     return assessment
-
-
-def course_outcome(course, assessments):
-    """Baseline, latest, response (≥ 50 % drop) and remission (< 5) for a course, from the
-    patient's assessments (any order). The baseline is the last score on or before the start
-    date, else the first during the course; the course runs until it ended, or until now."""
-    ordered = sorted(assessments, key=lambda a: a.taken_at)
-    before = [a for a in ordered if a.taken_at.date() <= course.start_date]
-    end = course.ended_on
-    during = [a for a in ordered if a.taken_at.date() > course.start_date and (end is None or a.taken_at.date() <= end)]
-    baseline = before[-1] if before else (during[0] if during else None)
-    latest = during[-1] if during else None
-    if baseline is None or latest is None or latest is baseline:
-        return {"baseline": baseline, "latest": latest, "response": False, "remission": False}
-    return {
-        "baseline": baseline,
-        "latest": latest,
-        "response": baseline.total > 0 and latest.total <= baseline.total / 2,
-        "remission": latest.total < 5,
-    }

@@ -1,5 +1,6 @@
-"""Staff pages for a patient's own data: the list, the search the booking form uses, and
-the form that registers or edits a patient."""
+"""Staff pages for a patient's own data: the list, the search the booking form uses, the form
+that registers or edits a patient, and entering a PHQ-9. Their URLs are in the staff map,
+scheduling/staff/urls.py."""
 
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -7,14 +8,14 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, Q, Value, When
 from django.db.models.functions import Concat
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods
 
-from tmsclinic.roles import CLINIC_ADMIN, CLINICIAN, FRONT_DESK, roles_of, staff_required
+from tmsclinic.roles import EDIT_PATIENTS, RECORD_PHQ9, SEE_PATIENTS, staff_required
 
-from .forms import PatientFilterForm, PatientForm, PatientSearchForm, duplicate_mrn_error
-from .models import Patient
+from .forms import PHQ9_QUESTION, PatientFilterForm, PatientForm, PatientSearchForm, PHQ9Form, duplicate_mrn_error
+from .models import Assessment, Patient
+from .services import record_assessment
 
-# Technicians read patients' details but do not change them.
-EDITORS = (FRONT_DESK, CLINICIAN, CLINIC_ADMIN)
 PAGE_SIZE = 50
 SEARCH_MIN_CHARS = 2
 SEARCH_LIMIT = 10
@@ -34,7 +35,7 @@ def matching(patients, text):
     )
 
 
-@staff_required
+@staff_required(SEE_PATIENTS)
 def patient_list(request):
     filters = PatientFilterForm(request.GET)
     # An invalid filter shows its error and is ignored; the valid ones still apply.
@@ -46,11 +47,10 @@ def patient_list(request):
     if wanted.get("clinic"):
         patients = patients.filter(home_clinic=wanted["clinic"])
     page = Paginator(patients, PAGE_SIZE).get_page(request.GET.get("page"))
-    can_edit = bool(roles_of(request.user).intersection(EDITORS))
-    return render(request, "staff/patients/list.html", {"filters": filters, "page": page, "can_edit": can_edit})
+    return render(request, "staff/patients/list.html", {"filters": filters, "page": page})
 
 
-@staff_required
+@staff_required(SEE_PATIENTS)
 def patient_search(request):
     """The booking form's as-you-type patient picker: an HTML fragment for htmx."""
     form = PatientSearchForm(request.GET)
@@ -58,7 +58,7 @@ def patient_search(request):
     too_short = len(text) < SEARCH_MIN_CHARS
     patients = []
     if not too_short:
-        patients = matching(Patient.objects.filter(status=Patient.Status.ACTIVE), text)[:SEARCH_LIMIT]
+        patients = matching(Patient.objects.active(), text)[:SEARCH_LIMIT]
     return render(
         request,
         "staff/patients/search_results.html",
@@ -66,12 +66,12 @@ def patient_search(request):
     )
 
 
-@staff_required(*EDITORS)
+@staff_required(EDIT_PATIENTS)
 def patient_new(request):
     return _patient_form(request, Patient(), title="New patient")
 
 
-@staff_required(*EDITORS)
+@staff_required(EDIT_PATIENTS)
 def patient_edit(request, uuid):
     patient = get_object_or_404(Patient, uuid=uuid)
     # The title is fixed now: a form that fails validation has already changed the instance.
@@ -107,3 +107,27 @@ def _save(form):
         form.add_error("mrn", duplicate_mrn_error(mrn))
         return False
     return True
+
+
+@staff_required(RECORD_PHQ9)
+@require_http_methods(["GET", "POST"])
+def phq9(request, uuid):
+    person = get_object_or_404(Patient.objects.select_related("primary_clinician"), uuid=uuid)
+    form = PHQ9Form(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        assessment = record_assessment(
+            patient=person, items=form.items, source=Assessment.Source.STAFF, by=request.user,
+            difficulty=form.cleaned_data["difficulty"],
+        )
+        if assessment.endorses_self_harm:
+            clinician = person.primary_clinician
+            who = (clinician.get_full_name() or clinician.username) if clinician else "the clinic's clinicians"
+            messages.error(
+                request,
+                f"Safety: question 9 (thoughts of being better off dead or of self-harm) was answered above "
+                f"“not at all”. A safety flag was raised and {who} has been e-mailed to review today.",
+            )
+        messages.success(request, f"PHQ-9 saved: {assessment.total}, {assessment.get_band_display().lower()}.")
+        return redirect("staff:patient", uuid=person.uuid)
+    return render(request, "staff/outcomes/phq9.html", {"patient": person, "form": form, "question": PHQ9_QUESTION},
+                  status=400 if form.is_bound else 200)

@@ -5,7 +5,6 @@ and detail page also shows them in the clinic's own zone, which is what the clin
 As in patients.admin, every page runs a fixed number of queries whatever the data size.
 """
 
-import datetime
 import zoneinfo
 from collections import Counter
 
@@ -16,21 +15,17 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.html import format_html
 
-from patients.admin import DeletedBySuperusersOnly
+from patients.admin import PATIENT_SEARCH_FIELDS, DeletedBySuperusersOnly
 from patients.models import MaintenancePhase, MaintenancePlan
-from tmsclinic.roles import roles_of
+from tmsclinic.roles import BOOK, may
 
-from . import reminders, services
-from .adherence import end_plan, forget_missed_appointments_mark, refresh_plan
-from .forms import CancelForm
+from . import services
 from .models import Appointment, Chair, Clinic, Closure, JobMark, OpeningHours, Reminder, SessionRecord
-from .outcomes_forms import EndPlanForm
-from .views import BOOKERS, SESSION_RUNNERS
-
-PATIENT_SEARCH_FIELDS = ("patient__mrn", "patient__first_name", "patient__last_name")
+from .services import reminders
+from .services.plans import end_plan, forget_missed_appointments_mark, refresh_plan
+from .staff.forms import CancelForm, EndPlanForm
 
 
 def ask_for_reason(model_admin, request, queryset, form, *, action, title, submit_label):
@@ -177,11 +172,7 @@ class AppointmentAdmin(admin.ModelAdmin):
 
     def has_cancel_permission(self, request):
         # The roles that may cancel on the staff appointment page.
-        return self.has_change_permission(request) and bool(roles_of(request.user) & set(BOOKERS))
-
-    def changelist_view(self, request, extra_context=None):
-        extra_context = {"can_book": bool(roles_of(request.user) & set(BOOKERS)), **(extra_context or {})}
-        return super().changelist_view(request, extra_context)
+        return self.has_change_permission(request) and may(request.user, BOOK)
 
     def save_model(self, request, obj, form, change):
         # Only what the form may change: a full save would write back the status and times read
@@ -299,10 +290,6 @@ class SessionRecordAdmin(NotDeletedOnItsOwn, admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
-    def changelist_view(self, request, extra_context=None):
-        extra_context = {"can_run": bool(roles_of(request.user) & set(SESSION_RUNNERS)), **(extra_context or {})}
-        return super().changelist_view(request, extra_context)
-
     @admin.display(description="staff page")
     def staff_page(self, record):
         return format_html('<a href="{}">Open the appointment</a> where this session was completed.',
@@ -325,8 +312,6 @@ class ReminderAdmin(NotDeletedOnItsOwn, admin.ModelAdmin):
     ordering = ("-scheduled_for",)
     actions = ("resend",)
 
-    RESENDABLE = (Reminder.Status.FAILED, Reminder.Status.SKIPPED)
-
     def has_add_permission(self, request):
         return False
 
@@ -339,56 +324,12 @@ class ReminderAdmin(NotDeletedOnItsOwn, admin.ModelAdmin):
 
     @admin.action(description="Resend the selected failed or skipped reminders", permissions=["resend"])
     def resend(self, request, queryset):
-        """Re-arm failed or skipped reminders that the sending rules still allow: the session
-        has not begun and is still booked (or the plan is active and still due that day), and
-        the patient still agrees to the channel. Each goes out now, or an SMS when quiet hours
-        end; it gets a fresh budget of attempts."""
-        now = timezone.now()
-        rows = list(queryset.select_related(
-            "appointment__patient", "appointment__clinic", "plan__patient__home_clinic"))
-        superseded = reminders._superseded(rows, now)
-        refused = Counter()
-        rearmed = []
-        with transaction.atomic():
-            for reminder in rows:
-                reason, when = self._resend_at(reminder, now, superseded)
-                if reason is None:
-                    # Conditional, like a worker's claim: a row changed meanwhile is left alone.
-                    if Reminder.objects.filter(pk=reminder.pk, status__in=self.RESENDABLE).update(
-                        status=Reminder.Status.PENDING, scheduled_for=when, last_error="", attempts=0, sent_at=None,
-                    ):
-                        rearmed.append(when)
-                        continue
-                    reason = "It changed while you were choosing it; look again."
-                refused[reason] += 1
-            if any(when <= now for when in rearmed):
-                reminders.enqueue_after_commit("scheduling.tasks.send_due_reminders")
+        """Re-arm failed or skipped reminders the sending rules still allow (services.reminders.resend)."""
+        rearmed, refused = reminders.resend(queryset)
         if rearmed:
-            count = len(rearmed)
-            self.message_user(request, f"{count} reminder{'s' if count != 1 else ''} re-armed.", messages.SUCCESS)
+            self.message_user(request, f"{rearmed} reminder{'s' if rearmed != 1 else ''} re-armed.", messages.SUCCESS)
         for reason, count in sorted(refused.items()):
             self.message_user(request, f"{count} not resent: {reason}", messages.WARNING)
-
-    def _resend_at(self, reminder, now, superseded):
-        """(why not, None) or (None, when to send it)."""
-        if reminder.status not in self.RESENDABLE:
-            return "Only failed or skipped reminders can be resent.", None
-        reason = reminders._why_not(reminder, now, superseded)
-        if reason:
-            return reason, None
-        # A plan's nudge has no session to beat: the morning after quiet hours always comes in time.
-        deadline = reminder.appointment.starts_at if reminder.appointment_id else now + datetime.timedelta(days=1)
-        when = reminders._fit_quiet_hours(self.clinic_of(reminder), reminder.channel, now, deadline)
-        if when is None:
-            return "SMS quiet hours last until the session begins.", None
-        return None, when
-
-    @staticmethod
-    def clinic_of(reminder):
-        # A plan reminder belongs to no appointment: it goes by the patient's home clinic.
-        if reminder.appointment_id:
-            return reminder.appointment.clinic
-        return reminder.plan.patient.home_clinic
 
     @admin.display(description="about")
     def about(self, reminder):
@@ -396,7 +337,7 @@ class ReminderAdmin(NotDeletedOnItsOwn, admin.ModelAdmin):
 
     @admin.display(description="scheduled for (clinic time)", ordering="scheduled_for")
     def scheduled(self, reminder):
-        return clinic_time(self.clinic_of(reminder), reminder.scheduled_for)
+        return clinic_time(reminders.clinic_of(reminder), reminder.scheduled_for)
 
 
 # Registered here, not in patients/admin.py: saving a plan recomputes its schedule from its

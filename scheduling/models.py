@@ -148,6 +148,14 @@ class AppointmentQuerySet(models.QuerySet):
         """Appointments that hold their chair and their patient's time."""
         return self.exclude(status=Appointment.Status.CANCELLED)
 
+    def to_come(self):
+        """Booked or checked in: still to be held (not completed, cancelled or missed)."""
+        return self.filter(status__in=Appointment.TO_COME)
+
+    def counted_against(self, course):
+        """The course's treatment sessions booked or given: what its authorisation counts."""
+        return self.filter(course=course, kind__in=Appointment.TREATMENT_KINDS, status__in=Appointment.USED)
+
     def on_chair(self, chair):
         return self.filter(chair=chair)
 
@@ -174,6 +182,12 @@ class Appointment(models.Model):
     class Via(models.TextChoices):
         STAFF = "staff", "Staff"
         PORTAL = "portal", "Patient portal"
+
+    # Still to be held: may be checked in, cancelled or completed, and is reminded about.
+    TO_COME = (Status.BOOKED, Status.CHECKED_IN)
+    # Counted against a course's planned and authorised sessions.
+    USED = (Status.BOOKED, Status.CHECKED_IN, Status.COMPLETED)
+    TREATMENT_KINDS = (Kind.ACUTE, Kind.REINTRODUCTION, Kind.MAINTENANCE)
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     patient = models.ForeignKey(

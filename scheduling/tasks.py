@@ -3,7 +3,7 @@ run catches up and a repeated or concurrent run changes nothing twice."""
 
 from celery import shared_task
 
-from . import adherence, reminders
+from .services import booking, plans, reminders
 
 RETRY = {"autoretry_for": (Exception,), "retry_backoff": True, "max_retries": 3, "ignore_result": True}
 
@@ -11,7 +11,7 @@ RETRY = {"autoretry_for": (Exception,), "retry_backoff": True, "max_retries": 3,
 @shared_task(**RETRY)
 def flag_overdue_patients():
     """Hourly: overdue-maintenance and missed-appointment flags."""
-    return adherence.flag_overdue_patients()
+    return plans.flag_overdue_patients()
 
 
 @shared_task(**RETRY)
@@ -29,7 +29,7 @@ def nudge_due_soon():
 @shared_task(**RETRY)
 def mark_no_shows():
     """Every 15 minutes: sessions still booked after their end become no-shows."""
-    return reminders.mark_no_shows()
+    return booking.mark_no_shows()
 
 
 @shared_task(**RETRY)

@@ -1,11 +1,15 @@
-"""Staff roles and the helpers every app uses to gate views by them.
+"""Who may do what: the one table of staff roles and the capabilities each holds.
 
-Roles are Django groups created by a data migration (scheduling 0002). A patient's portal
-account belongs to no group, so it can never pass ``staff_required``.
+Views, admin and services ask for a capability (``@staff_required(BOOK)``,
+``may(user, FOLLOW_UP)``), never for a role: this module is the only place that names roles
+for access, and README shows ``CAPABILITIES`` as a table. Roles are Django groups created by a
+data migration (scheduling 0002). A patient's portal account belongs to no group, so it can
+never pass ``staff_required``; portal views use ``patient_required``.
 """
 
 from functools import wraps
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.http import Http404
@@ -16,10 +20,48 @@ CLINICIAN = "Clinician"
 CLINIC_ADMIN = "Clinic admin"
 STAFF_ROLES = (FRONT_DESK, TECHNICIAN, CLINICIAN, CLINIC_ADMIN)
 
+# Capabilities: what a view or an action asks for.
+SEE_PATIENTS = "see_patients"  # the day and week, appointments, the patient list and pages, the worklist
+BOOK = "book"  # book, cancel and reschedule appointments
+RUN_SESSIONS = "run_sessions"  # complete a session and write its record
+CLINICAL_READ = "clinical_read"  # PHQ-9 scores and charts, course outcomes, flag details
+RECORD_PHQ9 = "record_phq9"  # enter a PHQ-9 on a patient's behalf
+CLINICAL_WRITE = "clinical_write"  # courses, maintenance plans, clinical flags, authorisation beyond the count
+FOLLOW_UP = "follow_up"  # the worklist's outreach, snooze and resolve
+EDIT_PATIENTS = "edit_patients"  # register and edit patients, invite them to the portal
+READ_REPORTS = "read_reports"  # the clinic's outcomes report and its CSV
+CONFIGURE = "configure"  # clinics, chairs, protocols and templates in admin
+
+DESCRIPTIONS = {
+    SEE_PATIENTS: "See the day and week, appointments, the patient list and pages, the worklist; check in; "
+                  "mark a no-show",
+    BOOK: "Book, cancel and reschedule appointments",
+    RUN_SESSIONS: "Complete a session and write its session record",
+    CLINICAL_READ: "See PHQ-9 scores and charts, course outcomes and flag details",
+    RECORD_PHQ9: "Enter a PHQ-9 for a patient",
+    CLINICAL_WRITE: "Start courses, start/pause/end maintenance plans, resolve safety and worsening flags, "
+                    "approve sessions beyond the authorisation",
+    FOLLOW_UP: "Log outreach, snooze and resolve follow-up flags",
+    EDIT_PATIENTS: "Register and edit patients, invite them to the portal",
+    READ_REPORTS: "Read the outcomes report and download its CSV",
+    CONFIGURE: "Configure clinics, chairs, protocols and templates in admin",
+}
+
+# The policy. A superuser holds every capability.
+CAPABILITIES = {
+    FRONT_DESK: frozenset({SEE_PATIENTS, BOOK, CLINICAL_READ, RECORD_PHQ9, FOLLOW_UP, EDIT_PATIENTS}),
+    TECHNICIAN: frozenset({SEE_PATIENTS, RUN_SESSIONS, CLINICAL_READ, RECORD_PHQ9}),
+    CLINICIAN: frozenset({SEE_PATIENTS, BOOK, RUN_SESSIONS, CLINICAL_READ, RECORD_PHQ9, CLINICAL_WRITE, FOLLOW_UP,
+                          EDIT_PATIENTS, READ_REPORTS}),
+    CLINIC_ADMIN: frozenset({SEE_PATIENTS, BOOK, RUN_SESSIONS, CLINICAL_READ, RECORD_PHQ9, FOLLOW_UP, EDIT_PATIENTS,
+                             READ_REPORTS, CONFIGURE}),
+}
+ALL_CAPABILITIES = frozenset(DESCRIPTIONS)
+
 
 def roles_of(user):
     """The staff role names a user holds, cached on the user for the request."""
-    if not user.is_authenticated:
+    if user is None or not user.is_authenticated:
         return frozenset()
     if not hasattr(user, "_staff_roles"):
         if user.is_superuser:
@@ -31,29 +73,56 @@ def roles_of(user):
     return user._staff_roles
 
 
+def capabilities_of(user):
+    """Every capability the user's roles give them (all of them for a superuser)."""
+    if user is not None and user.is_authenticated and user.is_superuser:
+        return ALL_CAPABILITIES
+    return frozenset().union(*(CAPABILITIES[role] for role in roles_of(user)))
+
+
+def may(user, capability):
+    return capability in capabilities_of(user)
+
+
 def is_staff_member(user):
     return bool(roles_of(user))
 
 
-def staff_required(*roles):
-    """Login required, then any staff role (or one of ``roles`` when given); else 403."""
+def staff_required(*capabilities):
+    """Login required, then a staff role holding at least one of ``capabilities``; else 403.
+
+    The wrapped view carries ``required_capabilities`` so a test can walk the URL map and see
+    that every staff page asks for one."""
+    if not capabilities or not set(capabilities) <= ALL_CAPABILITIES:
+        raise ValueError(f"staff_required needs capabilities from tmsclinic.roles, not {capabilities!r}")
 
     def decorator(view):
         @wraps(view)
         @login_required
         def wrapped(request, *args, **kwargs):
-            held = roles_of(request.user)
-            if not held or (roles and not held.intersection(roles)):
+            held = capabilities_of(request.user)
+            if not held.intersection(capabilities):
                 raise PermissionDenied("This page is for clinic staff.")
             return view(request, *args, **kwargs)
 
+        wrapped.required_capabilities = frozenset(capabilities)
         return wrapped
 
-    # Allow both @staff_required and @staff_required(CLINICIAN).
-    if len(roles) == 1 and callable(roles[0]):
-        view, roles = roles[0], ()
-        return decorator(view)
     return decorator
+
+
+def role_members(role):
+    """The accounts holding a role: who is told (a clinician of a safety flag, the front desk
+    of a portal change), not who may act."""
+    return get_user_model().objects.filter(groups__name=role)
+
+
+def refuse_another_patient(request, owner_pk):
+    """A link that works without a login (it carries an unguessable key) opened while signed in
+    as a different patient is a 404, as any other patient's data is."""
+    patient = getattr(request.user, "patient", None) if request.user.is_authenticated else None
+    if patient is not None and patient.pk != owner_pk:
+        raise Http404("Not found.")
 
 
 def patient_required(view):
@@ -75,4 +144,5 @@ def patient_required(view):
         request.patient = patient
         return view(request, *args, **kwargs)
 
+    wrapped.patient_only = True
     return wrapped

@@ -169,7 +169,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 AUTHENTICATION_BACKENDS = [
     # First: refuses a web login while its username and address are locked out (django-axes).
-    "scheduling.portal_auth.LoginThrottleBackend",
+    "tmsclinic.auth.LoginThrottleBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 # Failed logins: after AXES_FAILURE_LIMIT for one username from one address, that pair is
@@ -180,7 +180,7 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 # Portal usernames are e-mail addresses: one lockout whatever their capitals.
-AXES_USERNAME_CALLABLE = "scheduling.portal_auth.username_for_lockout"
+AXES_USERNAME_CALLABLE = "tmsclinic.auth.username_for_lockout"
 # Invitation and password-reset links work this long (seconds), and once.
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3 * 24 * 3600)
 LOGIN_URL = "login"

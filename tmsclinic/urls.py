@@ -11,6 +11,6 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
-    path("staff/", include("scheduling.urls")),
-    path("portal/", include("scheduling.portal_urls")),
+    path("staff/", include("scheduling.staff.urls")),
+    path("portal/", include("scheduling.portal.urls")),
 ]

@@ -8,8 +8,8 @@ from django.urls import NoReverseMatch, reverse
 from playwright.sync_api import expect
 
 from patients.models import Assessment
-from scheduling.adherence import refresh_plan
 from scheduling.models import Appointment
+from scheduling.services.plans import refresh_plan
 from tests.factories import (
     PASSWORD,
     ChairFactory,

@@ -6,8 +6,8 @@ import pytest
 from playwright.sync_api import expect
 
 from patients.models import PatientFlag, PlanTemplate, PlanTemplatePhase
-from scheduling.adherence import flag_overdue_patients, start_plan
 from scheduling.models import Appointment
+from scheduling.services.plans import flag_overdue_patients, start_plan
 from tests.factories import (
     PASSWORD,
     ChairFactory,

@@ -10,7 +10,7 @@ import time_machine
 from django.urls import reverse
 
 from patients.models import MaintenancePlan
-from scheduling.adherence import refresh_plan
+from scheduling.services.plans import refresh_plan
 from tests.factories import ClinicFactory, MaintenancePhaseFactory, MaintenancePlanFactory, PatientFactory
 
 # Due Monday 4 January 2027 with 7 grace days: overdue from the start of 12 January, local time.

@@ -6,8 +6,8 @@ from django.contrib.messages import get_messages
 from django.core import mail
 from django.urls import reverse
 
+from patients.forms import PHQ9_ANSWERS
 from patients.models import PHQ9_ITEMS, Assessment, PatientFlag
-from scheduling.outcomes_forms import PHQ9_ANSWERS
 from tests.factories import UserFactory
 from tmsclinic.roles import CLINIC_ADMIN, CLINICIAN, FRONT_DESK, TECHNICIAN
 

@@ -12,9 +12,9 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from scheduling import services
-from scheduling.adherence import refresh_plan
 from scheduling.admin import AppointmentAdmin
 from scheduling.models import Appointment, Reminder
+from scheduling.services.plans import refresh_plan
 from tests import factories
 
 UTC = datetime.UTC

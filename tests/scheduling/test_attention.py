@@ -9,8 +9,8 @@ from django.test import RequestFactory
 from django.urls import reverse
 
 from patients.models import OutreachAttempt, PatientFlag
-from scheduling.adherence import flag_overdue_patients, refresh_plan
 from scheduling.services import find_open_slots
+from scheduling.services.plans import flag_overdue_patients, refresh_plan
 from tests.factories import (
     AppointmentFactory,
     ChairFactory,

@@ -156,7 +156,7 @@ def test_a_no_show_needs_the_appointment_to_have_started(open_clinic, chair, pat
 def test_a_deadlock_is_retried_and_other_database_errors_are_not(open_clinic, chair, patient, course):
     from django.db import OperationalError
 
-    from scheduling.services import _with_retries
+    from scheduling.services.booking import _with_retries
 
     class Deadlock(Exception):
         pgcode = "40P01"

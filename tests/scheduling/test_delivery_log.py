@@ -10,8 +10,8 @@ from django.core import mail
 from django.urls import reverse
 
 from patients.models import MaintenancePlan, Patient
-from scheduling import reminders
 from scheduling.models import Appointment, Reminder
+from scheduling.services import reminders
 from tests.factories import (
     AppointmentFactory,
     ChairFactory,

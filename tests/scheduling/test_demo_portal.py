@@ -2,7 +2,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.urls import reverse
 
-from scheduling.demo_portal import demo_portal_logins
+from scheduling.management.commands.seed_demo import demo_portal_logins
 
 
 def test_seed_demo_opens_two_portal_accounts_that_work(client, db, capsys):

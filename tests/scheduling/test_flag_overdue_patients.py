@@ -10,10 +10,9 @@ from django.urls import reverse
 
 from patients.models import MaintenancePlan, Patient, PatientFlag, PlanTemplate
 from patients.services import resolve_flag
-from scheduling import adherence
-from scheduling.adherence import end_plan, flag_overdue_patients, pause_plan, start_plan
 from scheduling.models import Appointment, JobMark
-from scheduling.services import complete_appointment
+from scheduling.services import complete_appointment, plans
+from scheduling.services.plans import end_plan, flag_overdue_patients, pause_plan, start_plan
 from tests.factories import (
     AppointmentFactory,
     ChairFactory,
@@ -315,7 +314,7 @@ def test_two_runs_at_once_raise_each_flag_once(on_postgres, transactional_db):
         try:
             barrier.wait()
             with travel(datetime.datetime(2027, 2, 1, tzinfo=UTC)):
-                results.append(adherence.flag_overdue_patients()["raised"])
+                results.append(plans.flag_overdue_patients()["raised"])
         except Exception as error:
             errors.append(error)
         finally:

@@ -1,5 +1,5 @@
 """Maintenance plans in Django admin: a plan that stops is ended with a reason through the End
-action, which calls scheduling.adherence.end_plan as the staff page does, so its history, flags,
+action, which calls scheduling.plans.end_plan as the staff page does, so its history, flags,
 nudges and place in the outcomes report stay. Only superusers delete a plan (one entered in
 error)."""
 
@@ -11,9 +11,9 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from patients.models import MaintenancePlan, PatientFlag
-from scheduling import adherence
-from scheduling.adherence import RESOLVED_BECAUSE, refresh_plan
 from scheduling.models import Appointment, Reminder
+from scheduling.services import plans
+from scheduling.services.plans import RESOLVED_BECAUSE, refresh_plan
 from tests import factories
 
 UTC = datetime.UTC
@@ -98,7 +98,7 @@ def test_ending_goes_through_end_plan_and_resolves_the_overdue_flag(clinic_admin
 
     def spy(plan, **kwargs):
         ended_by_service.append(plan.pk)
-        return adherence.end_plan(plan, **kwargs)
+        return plans.end_plan(plan, **kwargs)
 
     monkeypatch.setattr("scheduling.admin.end_plan", spy)
 
@@ -120,8 +120,8 @@ def test_ending_goes_through_end_plan_and_resolves_the_overdue_flag(clinic_admin
 
 def test_a_plan_already_ended_keeps_its_reason_and_is_reported(clinic_admin_client, plan, clinic):
     earlier, paused = factories.MaintenancePlanFactory.create_batch(2, patient__home_clinic=clinic)
-    adherence.end_plan(earlier, reason="Reintroduction started", on=datetime.date(2026, 11, 20))
-    adherence.pause_plan(paused)
+    plans.end_plan(earlier, reason="Reintroduction started", on=datetime.date(2026, 11, 20))
+    plans.pause_plan(paused)
 
     response = act(clinic_admin_client, "end_selected", plan, earlier, paused, confirm="yes", reason="Clinic closing")
 

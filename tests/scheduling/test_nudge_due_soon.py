@@ -13,9 +13,9 @@ from django.test.utils import CaptureQueriesContext
 
 from patients.models import PlanTemplate
 from scheduling import sms
-from scheduling.adherence import start_plan
 from scheduling.models import Reminder
-from scheduling.reminders import nudge_due_soon, send_due
+from scheduling.services.plans import start_plan
+from scheduling.services.reminders import nudge_due_soon, send_due
 from tests.factories import (
     ChairFactory,
     ClinicFactory,

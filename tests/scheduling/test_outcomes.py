@@ -8,9 +8,11 @@ import time_machine
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
+from patients import charts, outcomes
 from patients.models import Assessment, MaintenancePlan, PatientFlag, PlanTemplate, TreatmentCourse
-from scheduling import adherence, charts, outcomes
+from scheduling import services
 from scheduling.models import Appointment
+from scheduling.services import plans
 from tests.factories import (
     AppointmentFactory,
     AssessmentFactory,
@@ -53,7 +55,7 @@ def taper(db):
 
 @pytest.fixture
 def plan(patient, acute, taper):
-    return adherence.start_plan(patient=patient, protocol=acute.protocol, template=taper, source_course=acute,
+    return plans.start_plan(patient=patient, protocol=acute.protocol, template=taper, source_course=acute,
                                 started_on=datetime.date(2026, 12, 7))
 
 
@@ -134,24 +136,24 @@ def test_a_plan_needs_a_completed_acute_course(client, clinician, patient, proto
     client.force_login(clinician)
     for response in (client.get(start_url(patient)), client.post(start_url(patient, taper), plan_data([(7, 1, None)]))):
         assert response["Location"] == reverse("staff:patient", args=[patient.uuid])
-        assert flash(response)[-1] == outcomes.NO_COMPLETED_COURSE
+        assert flash(response)[-1] == plans.NO_COMPLETED_COURSE
     assert not MaintenancePlan.objects.exists()
 
 
 def test_a_patient_with_a_live_plan_is_refused_another(client, clinician, patient, plan, taper):
-    adherence.pause_plan(plan)
+    plans.pause_plan(plan)
     client.force_login(clinician)
     response = client.post(start_url(patient, taper), plan_data([(7, 1, None)]))
-    assert flash(response) == [outcomes.ALREADY_ON_A_PLAN]
+    assert flash(response) == [plans.ALREADY_ON_A_PLAN]
     assert MaintenancePlan.objects.count() == 1
 
 
 def test_a_plan_started_meanwhile_by_someone_else_is_refused_by_the_database(client, clinician, patient, plan, taper,
                                                                              monkeypatch):
-    monkeypatch.setattr(outcomes, "_has_live_plan", lambda person: False)
+    monkeypatch.setattr(services, "why_no_new_plan", lambda person, source: None)
     client.force_login(clinician)
     response = client.post(start_url(patient, taper), plan_data([(7, 1, None)], initial=1))
-    assert flash(response) == [outcomes.ALREADY_ON_A_PLAN]
+    assert flash(response) == [plans.ALREADY_ON_A_PLAN]
     assert MaintenancePlan.objects.count() == 1
 
 
@@ -300,11 +302,11 @@ def test_without_a_phq9_there_is_no_chart(client, front_desk, patient):
 
 
 def test_the_plan_card_shows_visits_done_next_due_and_phase(client, clinician, patient, chair, acute, taper):
-    plan = adherence.start_plan(patient=patient, protocol=acute.protocol, template=taper, source_course=acute,
+    plan = plans.start_plan(patient=patient, protocol=acute.protocol, template=taper, source_course=acute,
                                 started_on=datetime.date(2026, 10, 26))
     for day in (datetime.date(2026, 10, 26) + datetime.timedelta(weeks=n) for n in range(5)):
         session(patient, chair, day, plan=plan, kind=Appointment.Kind.MAINTENANCE)
-    adherence.refresh_plan(plan)
+    plans.refresh_plan(plan)
     client.force_login(clinician)
     page = client.get(reverse("staff:patient", args=[patient.uuid])).content.decode()
     card = page[page.index('data-testid="plan"'):]
@@ -486,12 +488,12 @@ def test_the_report_query_count_does_not_grow_with_patients(client, clinician, c
 
 
 def test_kaplan_meier_keeps_the_censored_at_risk_until_they_leave():
-    steps = charts.kaplan_meier([1, 2, 2, 3, 4], [True, True, False, True, False])
+    steps = outcomes.kaplan_meier([1, 2, 2, 3, 4], [True, True, False, True, False])
     assert steps == [(0, 1.0, 5), (1, 0.8, 5), (2, pytest.approx(0.6), 4), (3, pytest.approx(0.3), 2)]
-    assert charts.survival_at(steps, 0.5) == 1.0
-    assert charts.survival_at(steps, 2.5) == pytest.approx(0.6)
-    assert charts.survival_at(steps, 10) == pytest.approx(0.3)
+    assert outcomes.survival_at(steps, 0.5) == 1.0
+    assert outcomes.survival_at(steps, 2.5) == pytest.approx(0.6)
+    assert outcomes.survival_at(steps, 10) == pytest.approx(0.3)
 
 
 def test_kaplan_meier_of_nobody_relapsing_stays_at_one():
-    assert charts.kaplan_meier([5, 9], [False, False]) == [(0, 1.0, 2)]
+    assert outcomes.kaplan_meier([5, 9], [False, False]) == [(0, 1.0, 2)]

@@ -12,7 +12,7 @@ from django.core import mail
 from django.urls import reverse
 
 from patients.models import Patient
-from scheduling.portal import invite_patient, open_portal_account
+from scheduling.services.portal import invite_patient, open_portal_account
 from tests.factories import PASSWORD, PatientFactory, UserFactory, staff_user
 
 NEW_PASSWORD = "violet-kestrel-harbour-42"
@@ -36,7 +36,7 @@ def invited(patient):
 
 def test_staff_invite_creates_an_account_and_emails_a_link(client, front_desk, invited):
     client.force_login(front_desk)
-    response = client.post(reverse("portal:invite", args=[invited.uuid]), follow=True)
+    response = client.post(reverse("staff:invite", args=[invited.uuid]), follow=True)
     assert "Portal invitation sent to ann.lee@example.com" in response.content.decode()
     invited.refresh_from_db()
     assert invited.user.username == "ann.lee@example.com"
@@ -49,7 +49,7 @@ def test_staff_invite_creates_an_account_and_emails_a_link(client, front_desk, i
 def test_the_patient_page_offers_the_invitation(client, front_desk, invited):
     client.force_login(front_desk)
     page = client.get(reverse("staff:patient", args=[invited.uuid])).content.decode()
-    assert reverse("portal:invite", args=[invited.uuid]) in page
+    assert reverse("staff:invite", args=[invited.uuid]) in page
     assert "Invite to the portal" in page
 
 
@@ -68,7 +68,7 @@ def test_a_second_invitation_reuses_the_account(invited):
 def test_invite_is_refused_without_email_or_after_discharge(client, front_desk, patient, change, message):
     Patient.objects.filter(pk=patient.pk).update(**change)
     client.force_login(front_desk)
-    response = client.post(reverse("portal:invite", args=[patient.uuid]), follow=True)
+    response = client.post(reverse("staff:invite", args=[patient.uuid]), follow=True)
     assert message in response.content.decode()
     assert mail.outbox == []
     patient.refresh_from_db()
@@ -78,14 +78,14 @@ def test_invite_is_refused_without_email_or_after_discharge(client, front_desk, 
 def test_invite_is_refused_when_the_address_has_another_account(client, front_desk, invited):
     UserFactory(username="ann.lee@example.com")
     client.force_login(front_desk)
-    response = client.post(reverse("portal:invite", args=[invited.uuid]), follow=True)
+    response = client.post(reverse("staff:invite", args=[invited.uuid]), follow=True)
     assert "Another account already uses ann.lee@example.com" in response.content.decode()
     assert mail.outbox == []
 
 
 def test_a_technician_cannot_invite(client, technician, invited):
     client.force_login(technician)
-    assert client.post(reverse("portal:invite", args=[invited.uuid])).status_code == 403
+    assert client.post(reverse("staff:invite", args=[invited.uuid])).status_code == 403
     assert mail.outbox == []
 
 

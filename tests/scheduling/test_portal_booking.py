@@ -10,9 +10,9 @@ from django.core import mail
 from django.urls import reverse
 
 from patients.models import TreatmentCourse
-from scheduling.adherence import refresh_plan
 from scheduling.models import Appointment, Reminder
 from scheduling.services import book_appointment
+from scheduling.services.plans import refresh_plan
 from tests.factories import (
     AppointmentFactory,
     ChairFactory,
@@ -184,7 +184,7 @@ def test_someone_taking_the_first_chair_first_moves_the_booking_to_the_next(port
     # The chairs looked free when the list was read; the first went to the front desk since.
     AppointmentFactory(chair=chairs[0], patient=PatientFactory(home_clinic=clinic),
                        starts_at=local(clinic, day(6), 9), ends_at=local(clinic, day(6), 9, 45))
-    monkeypatch.setattr("scheduling.portal_booking._free_chairs", lambda offer, starts_at: chairs)
+    monkeypatch.setattr("scheduling.services.portal._free_chairs", lambda offer, starts_at: chairs)
     post_slot(portal, local(clinic, day(6), 9))
     [appointment] = booked(patient)
     assert appointment.chair == chairs[1]
@@ -345,7 +345,7 @@ def test_it_refuses_a_patient_with_no_maintenance_plan(portal, clinic, patient, 
 
 @pytest.mark.usefixtures("monday_morning")
 def test_it_refuses_a_paused_plan(portal, clinic, plan, patient):
-    from scheduling.adherence import pause_plan
+    from scheduling.services.plans import pause_plan
 
     pause_plan(plan)
     response = post_slot(portal, local(clinic, day(6), 9))

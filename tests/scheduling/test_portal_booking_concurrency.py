@@ -11,9 +11,9 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
-from scheduling.adherence import refresh_plan
 from scheduling.models import Appointment
-from scheduling.portal_booking import TAKEN, Refusal, book_slot
+from scheduling.services.plans import refresh_plan
+from scheduling.services.portal import TAKEN, Refusal, book_slot
 from tests.factories import (
     ChairFactory,
     ClinicFactory,

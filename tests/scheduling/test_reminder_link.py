@@ -9,8 +9,8 @@ from django.core import signing
 from django.urls import reverse
 
 from scheduling.models import Appointment, Reminder
-from scheduling.reminders import LINK_SALT, link_for
 from scheduling.services import book_appointment
+from scheduling.services.reminders import LINK_SALT, link_for
 from tests.factories import ChairFactory, OpeningHoursFactory, PatientFactory
 
 MONDAY = datetime.date(2027, 1, 4)

@@ -15,11 +15,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from patients.models import MaintenancePlan, PatientFlag, PlanTemplate
-from scheduling import reminders, sms
-from scheduling.adherence import end_plan, flag_overdue_patients, pause_plan, start_plan
+from scheduling import sms
 from scheduling.models import Appointment, Reminder
-from scheduling.reminders import appointment_from_link, mark_no_shows, nudge_due_soon, send_due, staff_digest
-from scheduling.services import book_appointment, cancel_appointment, reschedule_appointment
+from scheduling.services import book_appointment, cancel_appointment, reminders, reschedule_appointment
+from scheduling.services.booking import mark_no_shows
+from scheduling.services.plans import end_plan, flag_overdue_patients, pause_plan, start_plan
+from scheduling.services.reminders import appointment_from_link, nudge_due_soon, send_due, staff_digest
 from tests.factories import (
     AppointmentFactory,
     ChairFactory,

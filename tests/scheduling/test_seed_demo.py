@@ -12,11 +12,11 @@ from django.core import mail
 from django.core.management import CommandError, call_command
 
 from patients.models import ITEM_FIELDS, Assessment, MaintenancePlan, Patient, PatientFlag, TreatmentCourse
-from scheduling import reminders, sms
-from scheduling.adherence import flag_overdue_patients, refresh_plan
+from scheduling import sms
 from scheduling.management.commands.seed_demo import REMINDED_PAST_SESSIONS
 from scheduling.models import Appointment, Clinic, OpeningHours, Reminder, SessionRecord
-from scheduling.services import sessions_used
+from scheduling.services import reminders, sessions_used
+from scheduling.services.plans import flag_overdue_patients, refresh_plan
 from tmsclinic import roles
 
 # A Wednesday: both clinics are open, with part of their day behind them and part to come.

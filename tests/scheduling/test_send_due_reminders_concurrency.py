@@ -14,8 +14,9 @@ from django.db import connections
 from django.utils import timezone
 
 from patients.models import Patient
-from scheduling import reminders, sms
+from scheduling import sms
 from scheduling.models import Appointment, Reminder
+from scheduling.services import reminders
 from tests.factories import ChairFactory, ClinicFactory
 
 WORKERS = 4

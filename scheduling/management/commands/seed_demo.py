@@ -12,7 +12,7 @@ Courses and plans follow the clinic's default course template and the "Taper to 
 plan template, laid out by the same code that books them for staff. Patients are written a
 chunk at a time with ``bulk_create``, so ``save()`` never runs: what it would compute (a
 PHQ-9 total and band, a plan's due dates) is computed here with the models' own methods, and
-the reminders booking would write come from ``scheduling.reminders.reminders_for``: the worker
+the reminders booking would write come from ``scheduling.services.reminders.reminders_for``: the worker
 sends them when they fall due, as for any booking.
 """
 
@@ -42,11 +42,11 @@ from patients.models import (
     Protocol,
     TreatmentCourse,
 )
-from scheduling.adherence import flag_overdue_patients, forget_missed_appointments_mark
-from scheduling.demo_portal import demo_portal_logins, open_demo_portal_accounts
 from scheduling.models import Appointment, Chair, Clinic, Closure, OpeningHours, Reminder, SessionRecord
-from scheduling.reminders import reminders_for
 from scheduling.services import course_days
+from scheduling.services.plans import flag_overdue_patients, forget_missed_appointments_mark
+from scheduling.services.portal import InviteRefused, open_portal_account
+from scheduling.services.reminders import reminders_for
 from tmsclinic import roles
 
 ONE_DAY = datetime.timedelta(days=1)
@@ -652,6 +652,41 @@ def seed_clinic(spec, today):
         Closure(clinic=clinic, starts_on=holiday, ends_on=holiday, reason=name) for holiday, name in holidays
     )
     return clinic
+
+
+# --- Portal accounts for the demo: two are opened, and `make run` lists them ----------------
+
+
+def open_demo_portal_accounts():
+    """Give the first patient on time with maintenance and the first overdue one (by MRN, so
+    the same seed gives the same two) a portal account with the demo password."""
+    now = timezone.now()
+    live = MaintenancePlan.objects.active().filter(
+        patient__status=Patient.Status.ACTIVE
+    ).exclude(patient__email="").select_related("patient__home_clinic").order_by("patient__mrn")
+    chosen = [
+        ("maintenance on time", live.filter(overdue_after__gt=now).first()),
+        ("maintenance overdue", live.filter(overdue_after__lte=now).first()),
+    ]
+    for _, plan in chosen:
+        if plan is None:
+            continue
+        try:
+            open_portal_account(plan.patient, password=settings.DEMO_PASSWORD)
+        except InviteRefused:  # an account left from an earlier demo holds the address
+            continue
+
+
+def demo_portal_logins():
+    """(e-mail, what their record shows) for the demo patients who have portal accounts."""
+    now = timezone.now()
+    patients = Patient.objects.active().filter(user__isnull=False).select_related("user")
+    logins = []
+    for patient in patients.order_by("mrn")[:2]:
+        plan = patient.maintenance_plans.active().first()
+        overdue = plan is not None and plan.overdue_after is not None and plan.overdue_after <= now
+        logins.append((patient.user.username, "maintenance overdue" if overdue else "maintenance on time"))
+    return logins
 
 
 class Command(BaseCommand):

@@ -1,4 +1,5 @@
-"""Charts drawn on the server as SVG with matplotlib, and the survival estimate they plot.
+"""Charts drawn on the server as SVG with matplotlib: drawing only (the numbers they plot come
+from ``patients.outcomes``).
 
 Only matplotlib's object-oriented API is used (no pyplot): it keeps no global figure state,
 so concurrent requests cannot draw into each other's charts. Each drawn element that a
@@ -8,11 +9,11 @@ reader (or a test) needs to find carries an SVG id (matplotlib's ``gid``).
 import datetime
 import functools
 import io
-import itertools
 
 from django.utils.safestring import mark_safe
 
-from patients.models import Assessment
+from .models import Assessment
+from .outcomes import DAYS_PER_MONTH, survival_at
 
 PHQ9_MAX = 27
 BAND_COLOURS = {
@@ -24,7 +25,6 @@ BAND_COLOURS = {
 }
 SCORE_COLOUR, SESSION_COLOUR, RESPONSE_COLOUR, REMISSION_COLOUR = "#1f4e8c", "#555555", "#b35c00", "#1b7a3a"
 GROUP_COLOURS = ("#1f4e8c", "#c0392b")
-DAYS_PER_MONTH = 365.25 / 12
 
 
 def phq9_bands():
@@ -70,7 +70,7 @@ def phq9_chart(*, scores, sessions, courses, maintenance_from, until):
 
     ``scores``: (day, total) oldest first; ``sessions``: days of completed treatment sessions;
     ``courses``: dicts with ``start``, ``end``, ``label``, and ``outcome`` from
-    ``patients.services.course_outcome`` plus ``latest_on`` (the day of its latest score);
+    ``patients.outcomes.course_outcome`` plus ``latest_on`` (the day of its latest score);
     ``maintenance_from``: the day the maintenance plan started, or None; ``until``: the last
     day the chart shows (usually today).
     """
@@ -139,34 +139,9 @@ def phq9_chart(*, scores, sessions, courses, maintenance_from, until):
     return _svg(figure)
 
 
-def kaplan_meier(durations, events):
-    """Kaplan–Meier estimate of the share still event-free.
-
-    ``durations`` are follow-up times, ``events`` whether each ended in the event (True) or
-    was censored (False). Returns steps (time, survival, at risk just before it), starting
-    at (0, 1.0, n) and adding one at each time with an event. Someone censored at the time
-    of an event still counts as at risk then, the usual convention.
-    """
-    at_risk = len(durations)
-    survival = 1.0
-    steps = [(0, 1.0, at_risk)]
-    for time, group in itertools.groupby(sorted(zip(durations, events, strict=True)), key=lambda pair: pair[0]):
-        ended = [event for _, event in group]
-        if any(ended):
-            survival *= 1 - sum(ended) / at_risk
-            steps.append((time, survival, at_risk))
-        at_risk -= len(ended)
-    return steps
-
-
-def survival_at(steps, time):
-    """The estimate at ``time`` from ``kaplan_meier`` steps."""
-    return [survival for step_time, survival, _ in steps if step_time <= time][-1]
-
-
 def survival_chart(groups):
     """Relapse-free survival by group as SVG. ``groups``: dicts with ``key``, ``label``,
-    ``durations`` (days), ``events`` and ``steps`` (from ``kaplan_meier``)."""
+    ``durations`` (days), ``events`` and ``steps`` (from ``patients.outcomes.kaplan_meier``)."""
     from matplotlib.ticker import PercentFormatter
 
     figure = _figure(figsize=(7, 3.4))

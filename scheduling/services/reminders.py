@@ -12,10 +12,10 @@ import logging
 import smtplib
 import threading
 import uuid
+from collections import Counter
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
@@ -25,11 +25,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from patients.models import MaintenancePlan, Patient, PatientFlag
-from tmsclinic.roles import CLINICIAN
+from tmsclinic.links import absolute_url
+from tmsclinic.roles import CLINICIAN, role_members
 
-from . import sms
-from .adherence import refresh_plan
-from .models import Appointment, Reminder
+from .. import sms
+from ..models import Appointment, Reminder
 
 log = logging.getLogger(__name__)
 
@@ -176,11 +176,6 @@ def enqueue_after_commit(task_name, *, eta=None):
 # --- Messages ---------------------------------------------------------------------------------
 
 
-def absolute_url(path):
-    """A link for a message: messages leave the site, so they carry its full address."""
-    return settings.SITE_URL.rstrip("/") + path
-
-
 def link_for(appointment):
     """A signed, expiring link to confirm or cancel without logging in."""
     token = signing.dumps(str(appointment.uuid), salt=LINK_SALT)
@@ -281,7 +276,7 @@ def _why_not(reminder, now, superseded=()):
     if not usable_channels(patient)[reminder.channel]:
         return "The patient withdrew consent to this channel or removed the address."
     if appointment is not None:
-        if appointment.status not in (Appointment.Status.BOOKED, Appointment.Status.CHECKED_IN):
+        if appointment.status not in Appointment.TO_COME:
             return f"The appointment is {appointment.get_status_display().lower()}."
         if appointment.starts_at <= now:
             return "The session had already begun."
@@ -425,6 +420,62 @@ def _send_one(reminder, now, connection, sms_backend, counts, superseded):
         counts["sent"] += 1
 
 
+# --- Resending by hand ------------------------------------------------------------------------
+
+RESENDABLE = (Reminder.Status.FAILED, Reminder.Status.SKIPPED)
+
+
+def _resend_at(reminder, now, superseded):
+    """(why not, None) or (None, when to send it)."""
+    if reminder.status not in RESENDABLE:
+        return "Only failed or skipped reminders can be resent.", None
+    reason = _why_not(reminder, now, superseded)
+    if reason:
+        return reason, None
+    # A plan's nudge has no session to beat: the morning after quiet hours always comes in time.
+    deadline = reminder.appointment.starts_at if reminder.appointment_id else now + datetime.timedelta(days=1)
+    when = _fit_quiet_hours(clinic_of(reminder), reminder.channel, now, deadline)
+    if when is None:
+        return "SMS quiet hours last until the session begins.", None
+    return None, when
+
+
+def clinic_of(reminder):
+    """The clinic whose time a reminder keeps: its appointment's, or for a plan's reminder the
+    patient's home clinic."""
+    if reminder.appointment_id:
+        return reminder.appointment.clinic
+    return reminder.plan.patient.home_clinic
+
+
+def resend(reminders, now=None):
+    """Re-arm failed or skipped reminders that the sending rules still allow: the session has
+    not begun and is still booked (or the plan is active and still due that day), and the
+    patient still agrees to the channel. Each goes out now, or an SMS when quiet hours end,
+    with a fresh budget of attempts. Returns (how many were re-armed, Counter of refusals)."""
+    now = now or timezone.now()
+    rows = list(reminders.select_related(
+        "appointment__patient", "appointment__clinic", "plan__patient__home_clinic"))
+    superseded = _superseded(rows, now)
+    refused = Counter()
+    rearmed = []
+    with transaction.atomic():
+        for reminder in rows:
+            reason, when = _resend_at(reminder, now, superseded)
+            if reason is None:
+                # Conditional, like a worker's claim: a row changed meanwhile is left alone.
+                if Reminder.objects.filter(pk=reminder.pk, status__in=RESENDABLE).update(
+                    status=Reminder.Status.PENDING, scheduled_for=when, last_error="", attempts=0, sent_at=None,
+                ):
+                    rearmed.append(when)
+                    continue
+                reason = "It changed while you were choosing it; look again."
+            refused[reason] += 1
+        if any(when <= now for when in rearmed):
+            enqueue_after_commit("scheduling.tasks.send_due_reminders")
+    return len(rearmed), refused
+
+
 # --- Other jobs -------------------------------------------------------------------------------
 
 
@@ -438,13 +489,10 @@ def nudge_due_soon(now=None):
     # each plan is then held to its own clinic's.
     utc_today = now.astimezone(datetime.UTC).date()
     one_day = datetime.timedelta(days=1)
-    booked = Appointment.objects.filter(
-        patient=OuterRef("patient"), starts_at__gte=now,
-        status__in=(Appointment.Status.BOOKED, Appointment.Status.CHECKED_IN),
-    )
+    booked = Appointment.objects.to_come().filter(patient=OuterRef("patient"), starts_at__gte=now)
     plans = (
-        MaintenancePlan.objects.filter(
-            status=MaintenancePlan.Status.ACTIVE, patient__status=Patient.Status.ACTIVE,
+        MaintenancePlan.objects.active().filter(
+            patient__status=Patient.Status.ACTIVE,
             next_due_on__gte=utc_today - one_day, next_due_on__lte=utc_today + one_day + ahead,
         )
         .filter(~Exists(booked))
@@ -467,20 +515,6 @@ def nudge_due_soon(now=None):
     return len(created)
 
 
-def mark_no_shows(now=None):
-    """Sessions still booked some minutes after their end become no-shows, which feeds the
-    missed-appointments flag."""
-    now = now or timezone.now()
-    cutoff = now - datetime.timedelta(minutes=settings.TMS_AUTO_NO_SHOW_MINUTES)
-    with transaction.atomic():
-        stale = Appointment.objects.filter(status=Appointment.Status.BOOKED, ends_at__lte=cutoff)
-        plan_ids = set(stale.exclude(plan=None).values_list("plan", flat=True))
-        changed = stale.update(status=Appointment.Status.NO_SHOW, updated_at=now)
-        for plan in MaintenancePlan.objects.filter(pk__in=plan_ids).select_related("patient__home_clinic"):
-            refresh_plan(plan)
-    return changed
-
-
 def staff_digest(now=None):
     """E-mail each clinician the flags raised since their last digest: counts and a link to
     the worklist, no patient names. Flags of patients with no named clinician go to every
@@ -493,7 +527,7 @@ def staff_digest(now=None):
         )
         if not flags:
             return 0
-        clinicians = list(get_user_model().objects.filter(groups__name=CLINICIAN, is_active=True).exclude(email=""))
+        clinicians = list(role_members(CLINICIAN).filter(is_active=True).exclude(email=""))
         per_clinician = {c.pk: [] for c in clinicians}
         for flag in flags:
             owner = flag.patient.primary_clinician_id

@@ -4,11 +4,9 @@ from crispy_forms.layout import Layout
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 from django.core.exceptions import ObjectDoesNotExist
-from django.utils import timezone
 
+from patients.forms import PHQ9Form
 from patients.models import Patient
-
-from .outcomes_forms import PHQ9Form
 
 ACCOUNT_CLOSED = "Your portal account is closed; please call the clinic."
 
@@ -49,7 +47,7 @@ class PortalPasswordResetForm(PasswordResetForm):
 
     def get_users(self, email):
         return (user for user in super().get_users(email)
-                if Patient.objects.filter(user=user, status=Patient.Status.ACTIVE).exists())
+                if Patient.objects.active().filter(user=user).exists())
 
 
 class PortalPHQ9Form(PHQ9Form):
@@ -86,10 +84,7 @@ class PreferencesForm(forms.ModelForm):
     def save(self, commit=True):
         """Stamp each consent when it is given; clear the stamp when it is withdrawn."""
         patient = super().save(commit=False)
-        now = timezone.now()
-        for consent in ("email_consent", "sms_consent"):
-            if consent in self.changed_data:
-                setattr(patient, f"{consent}_at", now if getattr(patient, consent) else None)
+        patient.stamp_consents(self.changed_data)
         if commit:
             patient.save(update_fields=["preferred_channel", "email_consent", "email_consent_at", "sms_consent",
                                         "sms_consent_at", "updated_at"])

@@ -1,18 +1,19 @@
-"""Keeping maintenance patients on schedule: plans' next due dates, and the flags raised for
-everyone who falls off. The flag job is set-based: a fixed number of statements whatever the
-number of plans, safe to run twice or in two workers at once."""
+"""Keeping maintenance patients on schedule: starting, pausing and ending plans, their next due
+dates, and the flags raised for everyone who falls off. The flag job is set-based: a fixed
+number of statements whatever the number of plans, safe to run twice or in two workers at once."""
 
 import datetime
 from collections import defaultdict
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from patients.models import MaintenancePhase, MaintenancePlan, Patient, PatientFlag
+from patients.models import MaintenancePhase, MaintenancePlan, Patient, PatientFlag, TreatmentCourse
 
-from .models import Appointment, JobMark
+from ..models import Appointment, JobMark
 
 SYSTEM_RESOLVED = "Back on schedule: resolved by the system."
 # Why a plan no longer due closed its overdue flag, as the worklist's history shows it.
@@ -22,24 +23,63 @@ RESOLVED_BECAUSE = {
 }
 
 
+ALREADY_ON_A_PLAN = "This patient already has an active or paused maintenance plan: end it before starting another."
+NO_COMPLETED_COURSE = "A maintenance plan starts from a completed acute course, and this patient has none."
+
+
+class PlanStateError(ValidationError):
+    """The plan is not in a state that allows this; the message says why, in clinic words."""
+
+
+def completed_visit_days(plan, clinic):
+    """The clinic's calendar days of the plan's completed sessions, oldest first: what its
+    visits are counted from."""
+    starts = (
+        Appointment.objects.filter(plan=plan, status=Appointment.Status.COMPLETED)
+        .order_by("starts_at").values_list("starts_at", flat=True)
+    )
+    return [clinic.local(moment).date() for moment in starts]
+
+
+def active_plan_for(patient, kind):
+    """The plan a session of ``kind`` booked by staff belongs to: the active plan for a
+    maintenance session, else None."""
+    if kind != Appointment.Kind.MAINTENANCE:
+        return None
+    return patient.maintenance_plans.active().first()
+
+
+def latest_completed_acute(courses):
+    """The course a new plan follows on from, from the patient's courses newest first."""
+    return next(
+        (c for c in courses if c.kind == TreatmentCourse.Kind.ACUTE and c.status == TreatmentCourse.Status.COMPLETED),
+        None,
+    )
+
+
+def why_no_new_plan(patient, source):
+    """Why ``patient`` cannot start a plan following on from ``source`` (their latest completed
+    acute course, or None), or None when they can."""
+    if source is None:
+        return NO_COMPLETED_COURSE
+    if patient.maintenance_plans.live().exists():
+        return ALREADY_ON_A_PLAN
+    return None
+
+
 def refresh_plan(plan):
     """Recompute a plan's ``next_due_on`` and ``overdue_after`` from its completed sessions,
     and resolve its overdue flag when it is no longer overdue. Call it inside the transaction
     that changed the sessions."""
     clinic = plan.patient.home_clinic
     phases = list(plan.phases.all())
-    starts = (
-        Appointment.objects.filter(plan=plan, status=Appointment.Status.COMPLETED)
-        .order_by("starts_at").values_list("starts_at", flat=True)
-    )
-    days = [clinic.local(moment).date() for moment in starts]
+    days = completed_visit_days(plan, clinic)
     completed, last_visit_on = plan.visits_from_sessions(days, phases)
     plan.refresh_schedule(completed_visits=completed, last_visit_on=last_visit_on, time_zone=clinic.time_zone,
                           phases=phases)
     plan.save(update_fields=["next_due_on", "overdue_after"])
     if not plan.is_overdue:
-        PatientFlag.objects.filter(patient=plan.patient_id, kind=PatientFlag.Kind.OVERDUE_MAINTENANCE,
-                                   resolved_at__isnull=True).update(
+        PatientFlag.objects.open().filter(patient=plan.patient_id, kind=PatientFlag.Kind.OVERDUE_MAINTENANCE).update(
             resolved_at=timezone.now(), resolution_note=RESOLVED_BECAUSE.get(plan.status, SYSTEM_RESOLVED))
     return plan
 
@@ -62,9 +102,29 @@ def start_plan(*, patient, protocol, template, started_on, grace_days=None, sour
         return refresh_plan(plan)
 
 
+def why_not_pause(plan):
+    if plan.status == MaintenancePlan.Status.ENDED:
+        return "This plan has ended; it cannot be paused."
+    return None
+
+
+def why_not_resume(plan):
+    if plan.status != MaintenancePlan.Status.PAUSED:
+        return "Only a paused plan can be resumed."
+    return None
+
+
+def why_not_end(plan):
+    if plan.status == MaintenancePlan.Status.ENDED:
+        return "This plan has already ended."
+    return None
+
+
 def pause_plan(plan, *, until=None):
     """Pause a plan (hospital stay, travel): nothing is due before ``until``; with no date
     it is paused until someone resumes it."""
+    if reason := why_not_pause(plan):
+        raise PlanStateError(reason)
     with transaction.atomic():
         plan.status, plan.paused_until = MaintenancePlan.Status.PAUSED, until
         plan.save(update_fields=["status", "paused_until"])
@@ -72,6 +132,8 @@ def pause_plan(plan, *, until=None):
 
 
 def resume_plan(plan):
+    if reason := why_not_resume(plan):
+        raise PlanStateError(reason)
     with transaction.atomic():
         plan.status = MaintenancePlan.Status.ACTIVE
         plan.save(update_fields=["status"])
@@ -79,6 +141,8 @@ def resume_plan(plan):
 
 
 def end_plan(plan, *, reason, on=None):
+    if refusal := why_not_end(plan):
+        raise PlanStateError(refusal)
     with transaction.atomic():
         plan.status, plan.end_reason = MaintenancePlan.Status.ENDED, reason[:200]
         plan.ended_on = on or plan.patient.home_clinic.today()
@@ -206,7 +270,7 @@ def flag_overdue_patients(now=None):
         JobMark.objects.bulk_create([JobMark(job=MISSED_MARK, reached=now)], update_conflicts=True,
                                     unique_fields=["job"], update_fields=["reached"])
         resolved = (
-            PatientFlag.objects.filter(kind=overdue, resolved_at__isnull=True)
+            PatientFlag.objects.open().filter(kind=overdue)
             .filter(Q(plan__isnull=True) | ~Q(plan__status=MaintenancePlan.Status.ACTIVE)
                     | Q(plan__overdue_after__isnull=True) | Q(plan__overdue_after__gt=now))
             .update(resolved_at=now, resolution_note=SYSTEM_RESOLVED)

@@ -1,8 +1,8 @@
 """Availability and booking: the only code that creates or changes appointments.
 
-Every function here is keyword-only and runs in one transaction. Callers get an Appointment
-or a ``SlotUnavailable`` whose message is written in the words the front desk uses; never an
-IntegrityError.
+Every function here runs in one transaction. Callers get an Appointment or a
+``SlotUnavailable`` / ``AppointmentStateError`` whose message is written in the words the
+front desk uses; never an IntegrityError.
 """
 
 import bisect
@@ -16,12 +16,13 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
-from patients.models import TreatmentCourse
-from tmsclinic.roles import CLINICIAN, roles_of
+from patients.models import MaintenancePlan, TreatmentCourse
+from tmsclinic.roles import CLINICAL_WRITE, may
 
+from ..models import Appointment, Chair, SessionRecord
 from . import reminders
-from .adherence import refresh_plan
-from .models import Appointment, Chair, Closure, OpeningHours, SessionRecord
+from .calendar import ClinicCalendar, clock, local_days
+from .plans import refresh_plan
 
 log = logging.getLogger(__name__)
 UTC = datetime.UTC
@@ -40,47 +41,6 @@ class Slot:
     chair: Chair
     starts_at: datetime.datetime
     ends_at: datetime.datetime
-
-
-# --- Opening hours ---------------------------------------------------------------------------
-
-
-class ClinicCalendar:
-    """A clinic's opening hours and closures over a date range, read in two queries."""
-
-    def __init__(self, clinic, first_day, last_day):
-        self.clinic = clinic
-        self.hours = {}
-        for row in OpeningHours.objects.filter(clinic=clinic).order_by("opens_at"):
-            self.hours.setdefault(row.weekday, []).append((row.opens_at, row.closes_at))
-        self.closures = {}
-        for closure in Closure.objects.filter(
-            clinic=clinic, starts_on__lte=last_day, ends_on__gte=first_day
-        ):
-            day = max(closure.starts_on, first_day)
-            while day <= min(closure.ends_on, last_day):
-                self.closures[day] = closure.reason
-                day += datetime.timedelta(days=1)
-
-    def open_intervals(self, day):
-        """The day's opening intervals as aware UTC datetimes (wall-clock hours in the
-        clinic's zone, so a DST change moves them in UTC, not on the clock)."""
-        if day in self.closures:
-            return []
-        tz = self.clinic.tz
-        return [
-            (
-                datetime.datetime.combine(day, opens, tzinfo=tz).astimezone(UTC),
-                datetime.datetime.combine(day, closes, tzinfo=tz).astimezone(UTC),
-            )
-            for opens, closes in self.hours.get(day.weekday(), [])
-        ]
-
-
-def _local_days(clinic, start, end):
-    first = timezone.localtime(start, clinic.tz).date()
-    last = timezone.localtime(end, clinic.tz).date()
-    return first, last
 
 
 def chair_minutes(*, protocol=None):
@@ -123,8 +83,8 @@ def open_slots(*, clinic, duration, start, end, chairs):
         starts.append(starts_at)
         ends.append(ends_at)
 
-    calendar = ClinicCalendar(clinic, *_local_days(clinic, start, end))
-    first_day, last_day = _local_days(clinic, start, end)
+    first_day, last_day = local_days(clinic, start, end)
+    calendar = ClinicCalendar(clinic, first_day, last_day)
     slots = []
     day = first_day
     while day <= last_day:
@@ -153,10 +113,6 @@ RETRYABLE_PGCODES = {"40P01", "40001"}
 BOOKING_ATTEMPTS = 4
 
 
-def _fmt(clinic, moment):
-    return f"{clinic.local(moment):%H:%M}"
-
-
 def _refusal(*, patient, chair, clinic, starts_at, ends_at, exclude_pk=None):
     """Why this booking cannot happen, in clinic words, or None. Runs under the chair lock."""
     if not chair.active:
@@ -174,14 +130,14 @@ def _refusal(*, patient, chair, clinic, starts_at, ends_at, exclude_pk=None):
     taken = others.filter(chair=chair).first()
     if taken is not None:
         return (
-            f"{chair.name} is already booked from {_fmt(clinic, taken.starts_at)} "
-            f"to {_fmt(clinic, taken.ends_at)}."
+            f"{chair.name} is already booked from {clock(clinic, taken.starts_at)} "
+            f"to {clock(clinic, taken.ends_at)}."
         )
     clash = others.filter(patient=patient).select_related("clinic").first()
     if clash is not None:
         return (
             f"{patient.full_name} is already booked then "
-            f"({_fmt(clash.clinic, clash.starts_at)}–{_fmt(clash.clinic, clash.ends_at)} "
+            f"({clock(clash.clinic, clash.starts_at)}–{clock(clash.clinic, clash.ends_at)} "
             f"at {clash.clinic.name})."
         )
     return None
@@ -212,29 +168,21 @@ def _with_retries(operation):
     raise AssertionError("unreachable")
 
 
-TREATMENT_KINDS = (Appointment.Kind.ACUTE, Appointment.Kind.REINTRODUCTION, Appointment.Kind.MAINTENANCE)
-USED_STATUSES = (Appointment.Status.BOOKED, Appointment.Status.CHECKED_IN, Appointment.Status.COMPLETED)
-
-
-def sessions_used(course):
-    """Treatment sessions booked or given on a course: what its authorisation counts."""
-    return Appointment.objects.filter(course=course, kind__in=TREATMENT_KINDS, status__in=USED_STATUSES).count()
-
-
 def _check_authorisation(course, kind, override_by):
     """Refuse a session beyond the course's authorised count unless a clinician approves.
     The course row is locked so two desks cannot both book the last authorised session."""
-    if course is None or kind not in TREATMENT_KINDS:
+    if course is None or kind not in Appointment.TREATMENT_KINDS:
         return None
     course = TreatmentCourse.objects.select_for_update().get(pk=course.pk)
-    if course.authorised_sessions is None or sessions_used(course) < course.authorised_sessions:
+    used = Appointment.objects.counted_against(course).count()
+    if course.authorised_sessions is None or used < course.authorised_sessions:
         return None
     if override_by is None:
         raise SlotUnavailable(
             f"All {course.authorised_sessions} authorised sessions of this course are booked or given; "
             "a clinician must approve another."
         )
-    if CLINICIAN not in roles_of(override_by):
+    if not may(override_by, CLINICAL_WRITE):
         raise SlotUnavailable("Only a clinician can approve sessions beyond the authorisation.")
     return override_by
 
@@ -332,9 +280,6 @@ def reschedule_appointment(appointment, *, chair, starts_at, by, via=Appointment
 
 # --- The appointment's day -------------------------------------------------------------------
 
-LIVE_BEFORE_SESSION = (Appointment.Status.BOOKED, Appointment.Status.CHECKED_IN)
-
-
 def _after_change(appointment):
     """A maintenance session that changed moves its plan's due date, in the same transaction."""
     if appointment.plan_id is not None:
@@ -368,7 +313,7 @@ def check_in(appointment, *, by):
 
 def cancel_appointment(appointment, *, by, reason=""):
     with transaction.atomic():
-        current = _locked(appointment, allowed=LIVE_BEFORE_SESSION, action="cancelled")
+        current = _locked(appointment, allowed=Appointment.TO_COME, action="cancelled")
         current.status = Appointment.Status.CANCELLED
         current.cancelled_at = timezone.now()
         current.cancel_reason = reason[:200]
@@ -381,7 +326,7 @@ def cancel_appointment(appointment, *, by, reason=""):
 def complete_appointment(appointment, *, by, **record):
     """Mark the session done and write its SessionRecord (pulses, intensity, MT, …)."""
     with transaction.atomic():
-        current = _locked(appointment, allowed=LIVE_BEFORE_SESSION, action="completed")
+        current = _locked(appointment, allowed=Appointment.TO_COME, action="completed")
         current.status = Appointment.Status.COMPLETED
         current.technician = current.technician or by
         current.save(update_fields=["status", "technician", "updated_at"])
@@ -401,134 +346,17 @@ def mark_no_show(appointment, *, by):
     return current
 
 
-# --- Acute courses ---------------------------------------------------------------------------
-
-
-@dataclass
-class Unplaced:
-    """A session of a new course that could not be booked: staff must place it by hand."""
-
-    day: datetime.date
-    reason: str
-
-
-@dataclass
-class CourseBooking:
-    course: TreatmentCourse
-    appointments: list
-    unplaced: list
-
-
-def _spread(days, count):
-    """Pick ``count`` of a week's open ``days`` spread evenly: 3 of Mon–Fri are Mon, Wed, Fri."""
-    if count >= len(days):
-        return list(days)
-    return [days[round((k + 0.5) * len(days) / count - 0.5)] for k in range(count)]
-
-
-def course_days(*, clinic, template, first_day, last_possible_day=None):
-    """The treatment days of a course from ``first_day``: week by week, the template's number
-    of days out of that week's open weekdays (Monday to Friday that the clinic is open)."""
-    weeks = template.days_per_week
-    last_possible_day = last_possible_day or first_day + datetime.timedelta(weeks=len(weeks) + 1)
-    calendar = ClinicCalendar(clinic, first_day, last_possible_day)
-    days, missing = [], []
-    for week, wanted in enumerate(weeks):
-        week_start = first_day + datetime.timedelta(weeks=week)
-        week_days = [week_start + datetime.timedelta(days=d) for d in range(7)]
-        open_days = [d for d in week_days if d.weekday() < 5 and calendar.open_intervals(d)]
-        days.extend(_spread(open_days, wanted))
-        missing.extend([week_start] * max(0, wanted - len(open_days)))
-    return days, missing
-
-
-def _nearest_slot(*, chair, wanted, duration, not_before=None):
-    """The free slot that day closest to ``wanted`` (the preferred chair first on a tie),
-    starting no earlier than ``not_before`` when given."""
-    clinic = chair.clinic
-    day = clinic.local(wanted).date()
-    day_start = datetime.datetime.combine(day, datetime.time(0), tzinfo=clinic.tz)
-    day_end = datetime.datetime.combine(day + datetime.timedelta(days=1), datetime.time(0), tzinfo=clinic.tz)
-    chairs = list(Chair.objects.filter(clinic=clinic, active=True))
-    slots = open_slots(clinic=clinic, duration=duration, start=not_before or day_start, end=day_end, chairs=chairs)
-    if not slots:
-        return None
-    return min(slots, key=lambda s: (abs(s.starts_at - wanted), s.chair.pk != chair.pk, s.starts_at))
-
-
-def _place_day(*, chair, wanted, sessions, gap, duration, book):
-    """Book ``sessions`` sessions on one day, each at least ``gap`` after the previous start:
-    on ``chair`` at the wanted time when free, else the nearest free slot.
-    Returns the appointments and, for each session not placed, the reason."""
-    placed = []
-    not_before = None
-    for _ in range(sessions):
-        try:
-            placed.append(book(chair, wanted))
-        except SlotUnavailable as refusal:
-            slot = _nearest_slot(chair=chair, wanted=wanted, duration=duration, not_before=not_before)
-            try:
-                if slot is None:
-                    raise SlotUnavailable(f"{refusal.message} No other chair is free that day.") from refusal
-                placed.append(book(slot.chair, slot.starts_at))
-            except SlotUnavailable as no_slot:
-                return placed, [no_slot.message] * (sessions - len(placed))
-        not_before = wanted = placed[-1].starts_at + gap
-    return placed, []
-
-
-def start_course(*, patient, protocol, template, start_date, chair, time_of_day, by,
-                 kind=TreatmentCourse.Kind.ACUTE, authorised_sessions=None, prior_auth_number="",
-                 motor_threshold=None):
-    """Create a course and book its whole series as separate appointments.
-
-    An acute course opens with a mapping visit (motor threshold) on the start date; treatment
-    sessions follow from the next day, laid out by the template, on the same chair at the same
-    time of day when free, else at the nearest free slot that day. Accelerated protocols book
-    their sessions per day at least ``minutes_between_sessions`` apart. What cannot be placed
-    is returned in ``unplaced`` and stays visible as unbooked sessions of the course.
-    """
-    clinic = chair.clinic
-    duration = datetime.timedelta(minutes=protocol.chair_minutes)
-    gap = max(datetime.timedelta(minutes=protocol.minutes_between_sessions), duration)
-    acute = kind == TreatmentCourse.Kind.ACUTE
-    session_kind = Appointment.Kind.ACUTE if acute else Appointment.Kind.REINTRODUCTION
+def mark_no_shows(now=None):
+    """Every 15 minutes: sessions still booked some minutes after their end become no-shows,
+    as ``mark_no_show`` would make them (from booked only; their plans recomputed in the same
+    transaction), in one statement whatever their number. This feeds the missed-appointments
+    flag."""
+    now = now or timezone.now()
+    cutoff = now - datetime.timedelta(minutes=settings.TMS_AUTO_NO_SHOW_MINUTES)
     with transaction.atomic():
-        course = TreatmentCourse.objects.create(
-            patient=patient, protocol=protocol, kind=kind, start_date=start_date,
-            planned_sessions=template.sessions_for(protocol), authorised_sessions=authorised_sessions,
-            prior_auth_number=prior_auth_number, motor_threshold=motor_threshold,
-        )
-
-        def booker(appointment_kind, minutes):
-            def book(on_chair, starts_at):
-                return book_appointment(patient=patient, chair=on_chair, starts_at=starts_at, kind=appointment_kind,
-                                        booked_by=by, course=course, duration=minutes)
-            return book
-
-        appointments, unplaced = [], []
-        first_day = start_date
-        if acute:
-            mapping = datetime.timedelta(minutes=template.mapping_minutes)
-            placed, reasons = _place_day(
-                chair=chair, wanted=datetime.datetime.combine(start_date, time_of_day, tzinfo=clinic.tz),
-                sessions=1, gap=mapping, duration=mapping, book=booker(Appointment.Kind.MAPPING, mapping),
-            )
-            appointments += placed
-            unplaced += [Unplaced(start_date, f"Mapping visit: {reason}") for reason in reasons]
-            first_day = start_date + datetime.timedelta(days=1)
-
-        days, short_weeks = course_days(clinic=clinic, template=template, first_day=first_day)
-        book = booker(session_kind, duration)
-        for day in days:
-            placed, reasons = _place_day(
-                chair=chair, wanted=datetime.datetime.combine(day, time_of_day, tzinfo=clinic.tz),
-                sessions=protocol.sessions_per_day, gap=gap, duration=duration, book=book,
-            )
-            appointments += placed
-            unplaced += [Unplaced(day, reason) for reason in reasons]
-        for week_start in short_weeks:
-            unplaced += [Unplaced(week_start, "The clinic is not open on enough weekdays that week.")] * (
-                protocol.sessions_per_day
-            )
-    return CourseBooking(course=course, appointments=appointments, unplaced=unplaced)
+        stale = Appointment.objects.filter(status=Appointment.Status.BOOKED, ends_at__lte=cutoff)
+        plan_ids = set(stale.exclude(plan=None).values_list("plan", flat=True))
+        changed = stale.update(status=Appointment.Status.NO_SHOW, updated_at=now)
+        for plan in MaintenancePlan.objects.filter(pk__in=plan_ids).select_related("patient__home_clinic"):
+            refresh_plan(plan)
+    return changed

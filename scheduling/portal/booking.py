@@ -1,0 +1,162 @@
+"""Self-booking in the portal: the slot list, booking one, and an appointment's page to cancel
+or move it. The rules (window, notice, how many, one a day) are services.portal's."""
+
+import datetime
+
+from django.conf import settings
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+
+from tmsclinic.roles import patient_required
+
+from ..models import Appointment
+from ..services.calendar import long_day
+from ..services.portal import (
+    BOOKABLE_KINDS,
+    Refusal,
+    book_slot,
+    bookable_times,
+    by_day,
+    cancel,
+    limit_reached,
+    may_change,
+    offer_for,
+    please_call,
+    reschedule,
+    too_late,
+    upcoming_for,
+    window_text,
+)
+
+# --- Views -----------------------------------------------------------------------------------
+
+
+def _posted_time(request):
+    """The chosen start from the form, or Refusal: the value is whatever the browser sent."""
+    try:
+        moment = datetime.datetime.fromisoformat(request.POST.get("slot", ""))
+    except ValueError:
+        moment = None
+    if moment is None or timezone.is_naive(moment):
+        raise Refusal("Please choose one of the times listed.")
+    return moment
+
+
+def _kind(request, source):
+    kind = source.get("kind") or Appointment.Kind.MAINTENANCE
+    return kind if kind in BOOKABLE_KINDS else Appointment.Kind.MAINTENANCE
+
+
+def _slot_page(request, *, offer_or_reason, moving=None, kind):
+    patient = request.patient
+    clinic = patient.home_clinic
+    context = {"clinic": clinic, "moving": moving, "kind": kind, "days": [], "reason": None, "offer": None,
+               "can_reintroduce": patient.may_book_reintroduction}
+    if isinstance(offer_or_reason, Refusal):
+        context["reason"] = str(offer_or_reason)
+    else:
+        offer = offer_or_reason
+        now = timezone.now()
+        context["offer"] = offer
+        context["window"] = window_text(offer)
+        upcoming = upcoming_for(patient, now, moving)
+        context["reason"] = limit_reached(offer, upcoming)
+        times = bookable_times(offer, patient, now, moving, upcoming)
+        context["days"] = by_day(clinic, times)
+        if moving is not None:
+            context["moving_start"] = clinic.local(moving.starts_at)
+    # Template filters show aware times in the current zone: make it the clinic's.
+    with timezone.override(clinic.tz):
+        return render(request, "portal/book.html", context)
+
+
+@patient_required
+def book(request):
+    kind = _kind(request, request.GET)
+    try:
+        offer = offer_for(request.patient, kind)
+    except Refusal as refusal:
+        offer = refusal
+    return _slot_page(request, offer_or_reason=offer, kind=kind)
+
+
+@patient_required
+def book_slot_view(request):
+    kind = _kind(request, request.POST)
+    if request.method != "POST":
+        return redirect(f"{reverse('portal:book')}?kind={kind}")
+    try:
+        appointment = book_slot(patient=request.patient, kind=kind, starts_at=_posted_time(request),
+                                user=request.user)
+    except Refusal as refusal:
+        messages.error(request, str(refusal))
+        return redirect(f"{reverse('portal:book')}?kind={kind}")
+    local = appointment.clinic.local(appointment.starts_at)
+    messages.success(request, f"Booked: {long_day(local)} at {local:%H:%M}.")
+    return redirect("portal:appointment", uuid=appointment.uuid)
+
+
+def _own_appointment(request, uuid):
+    return get_object_or_404(
+        Appointment.objects.select_related("clinic"), uuid=uuid, patient=request.patient
+    )
+
+
+@patient_required
+def appointment_detail(request, uuid):
+    appointment = _own_appointment(request, uuid)
+    now = timezone.now()
+    clinic = appointment.clinic
+    with timezone.override(clinic.tz):
+        return render(request, "portal/book_appointment.html", {
+            "appointment": appointment,
+            "clinic": clinic,
+            "local_start": clinic.local(appointment.starts_at),
+            "upcoming": appointment.status in Appointment.TO_COME and appointment.ends_at > now,
+            "may_change": may_change(appointment, now),
+            "may_move": may_change(appointment, now) and appointment.kind in BOOKABLE_KINDS,
+            "notice_hours": settings.TMS_CANCEL_NOTICE_HOURS,
+        })
+
+
+@patient_required
+def cancel_view(request, uuid):
+    appointment = _own_appointment(request, uuid)
+    if request.method != "POST":
+        return redirect("portal:appointment", uuid=appointment.uuid)
+    try:
+        cancel(patient=request.patient, appointment=appointment, user=request.user)
+    except Refusal as refusal:
+        messages.error(request, str(refusal))
+    else:
+        messages.success(request, "Your appointment is cancelled. The clinic has been told.")
+    return redirect("portal:appointment", uuid=appointment.uuid)
+
+
+@patient_required
+def reschedule_view(request, uuid):
+    appointment = _own_appointment(request, uuid)
+    if appointment.kind not in BOOKABLE_KINDS:
+        messages.error(request, f"This appointment can only be moved by the clinic: {please_call(appointment.clinic)}.")
+        return redirect("portal:appointment", uuid=appointment.uuid)
+    if not may_change(appointment, timezone.now()):
+        messages.error(request, too_late(appointment) if appointment.status == Appointment.Status.BOOKED
+                       else "This appointment cannot be moved.")
+        return redirect("portal:appointment", uuid=appointment.uuid)
+    if request.method == "POST":
+        try:
+            new = reschedule(patient=request.patient, appointment=appointment, starts_at=_posted_time(request),
+                             user=request.user)
+        except Refusal as refusal:
+            messages.error(request, str(refusal))
+            return redirect("portal:reschedule", uuid=appointment.uuid)
+        local = new.clinic.local(new.starts_at)
+        messages.success(request, f"Moved to {long_day(local)} at {local:%H:%M}.")
+        return redirect("portal:appointment", uuid=new.uuid)
+    try:
+        offer = offer_for(request.patient, appointment.kind)
+    except Refusal as refusal:
+        offer = refusal
+    return _slot_page(request, offer_or_reason=offer, moving=appointment, kind=appointment.kind)

@@ -1,0 +1,91 @@
+"""The scheduling domain's API: what pages, admin, commands and tasks call to change things.
+
+Each module holds one part of the calendar's rules; this package re-exports the public
+interface of DESIGN.md (``scheduling.services.book_appointment`` and friends) unchanged.
+
+- ``calendar``: opening hours and closures, local midnight, clinic-time wording
+- ``booking``: availability, book / reschedule / check in / cancel / complete / no-show
+- ``courses``: course days, booking a whole course, sessions used and authorisation left
+- ``plans``: maintenance plans, their due dates, and the overdue flag job
+- ``reminders``: the outbox: arm, disarm, claim, send, resend, nudges, the staff digest
+- ``portal``: what a patient may book, cancel or move, and their portal account
+"""
+
+from .booking import (
+    AppointmentStateError,
+    Slot,
+    SlotUnavailable,
+    book_appointment,
+    cancel_appointment,
+    chair_minutes,
+    check_in,
+    complete_appointment,
+    find_open_slots,
+    mark_no_show,
+    mark_no_shows,
+    open_slots,
+    reschedule_appointment,
+)
+from .calendar import ClinicCalendar, midnight
+from .courses import (
+    CourseBooking,
+    Unplaced,
+    active_course_for,
+    authorisation_left,
+    course_days,
+    sessions_used,
+    start_course,
+)
+from .plans import (
+    ALREADY_ON_A_PLAN,
+    PlanStateError,
+    active_plan_for,
+    end_plan,
+    flag_overdue_patients,
+    latest_completed_acute,
+    pause_plan,
+    refresh_plan,
+    resume_plan,
+    start_plan,
+    why_no_new_plan,
+    why_not_end,
+    why_not_pause,
+)
+
+__all__ = [
+    "ALREADY_ON_A_PLAN",
+    "AppointmentStateError",
+    "ClinicCalendar",
+    "CourseBooking",
+    "PlanStateError",
+    "Slot",
+    "SlotUnavailable",
+    "Unplaced",
+    "active_course_for",
+    "active_plan_for",
+    "authorisation_left",
+    "book_appointment",
+    "cancel_appointment",
+    "chair_minutes",
+    "check_in",
+    "complete_appointment",
+    "course_days",
+    "end_plan",
+    "find_open_slots",
+    "flag_overdue_patients",
+    "latest_completed_acute",
+    "mark_no_show",
+    "mark_no_shows",
+    "midnight",
+    "open_slots",
+    "pause_plan",
+    "refresh_plan",
+    "reschedule_appointment",
+    "resume_plan",
+    "sessions_used",
+    "start_course",
+    "start_plan",
+    "why_no_new_plan",
+    "why_not_end",
+    "why_not_pause",
+]

@@ -1,0 +1,167 @@
+"""Acute and reintroduction courses: their treatment days, booking a whole series, and how
+many of its sessions a course has used and has left."""
+
+import datetime
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+
+from patients.models import TreatmentCourse
+
+from ..models import Appointment, Chair
+from .booking import SlotUnavailable, book_appointment, open_slots
+from .calendar import ClinicCalendar, day_bounds
+
+# Kinds of appointment that belong to the patient's course in progress when staff book them.
+COURSE_KINDS = (Appointment.Kind.ACUTE, Appointment.Kind.REINTRODUCTION, Appointment.Kind.MAPPING)
+
+
+def sessions_used(course):
+    """Treatment sessions booked or given on a course: what its authorisation counts."""
+    return Appointment.objects.counted_against(course).count()
+
+
+def authorisation_left(course, used=None):
+    """{left, warn, of} for a course with an authorised session count, else None. ``used``
+    saves the count when the caller has it."""
+    if course is None or course.authorised_sessions is None:
+        return None
+    left = course.authorised_sessions - (sessions_used(course) if used is None else used)
+    return {"left": left, "warn": left <= settings.TMS_AUTH_WARN_AT, "of": course.authorised_sessions}
+
+
+def active_course_for(patient, kind):
+    """The course a session of ``kind`` booked by staff belongs to: the patient's newest active
+    course for course kinds, else None."""
+    if kind not in COURSE_KINDS:
+        return None
+    return patient.courses.filter(status=TreatmentCourse.Status.ACTIVE).order_by("-start_date").first()
+
+
+@dataclass
+class Unplaced:
+    """A session of a new course that could not be booked: staff must place it by hand."""
+
+    day: datetime.date
+    reason: str
+
+
+@dataclass
+class CourseBooking:
+    course: TreatmentCourse
+    appointments: list
+    unplaced: list
+
+
+def _spread(days, count):
+    """Pick ``count`` of a week's open ``days`` spread evenly: 3 of Mon–Fri are Mon, Wed, Fri."""
+    if count >= len(days):
+        return list(days)
+    return [days[round((k + 0.5) * len(days) / count - 0.5)] for k in range(count)]
+
+
+def course_days(*, clinic, template, first_day, last_possible_day=None):
+    """The treatment days of a course from ``first_day``: week by week, the template's number
+    of days out of that week's open weekdays (Monday to Friday that the clinic is open)."""
+    weeks = template.days_per_week
+    last_possible_day = last_possible_day or first_day + datetime.timedelta(weeks=len(weeks) + 1)
+    calendar = ClinicCalendar(clinic, first_day, last_possible_day)
+    days, missing = [], []
+    for week, wanted in enumerate(weeks):
+        week_start = first_day + datetime.timedelta(weeks=week)
+        week_days = [week_start + datetime.timedelta(days=d) for d in range(7)]
+        open_days = [d for d in week_days if d.weekday() < 5 and calendar.open_intervals(d)]
+        days.extend(_spread(open_days, wanted))
+        missing.extend([week_start] * max(0, wanted - len(open_days)))
+    return days, missing
+
+
+def _nearest_slot(*, chair, wanted, duration, not_before=None):
+    """The free slot that day closest to ``wanted`` (the preferred chair first on a tie),
+    starting no earlier than ``not_before`` when given."""
+    clinic = chair.clinic
+    day_start, day_end = day_bounds(clinic, clinic.local(wanted).date())
+    chairs = list(Chair.objects.filter(clinic=clinic, active=True))
+    slots = open_slots(clinic=clinic, duration=duration, start=not_before or day_start, end=day_end, chairs=chairs)
+    if not slots:
+        return None
+    return min(slots, key=lambda s: (abs(s.starts_at - wanted), s.chair.pk != chair.pk, s.starts_at))
+
+
+def _place_day(*, chair, wanted, sessions, gap, duration, book):
+    """Book ``sessions`` sessions on one day, each at least ``gap`` after the previous start:
+    on ``chair`` at the wanted time when free, else the nearest free slot.
+    Returns the appointments and, for each session not placed, the reason."""
+    placed = []
+    not_before = None
+    for _ in range(sessions):
+        try:
+            placed.append(book(chair, wanted))
+        except SlotUnavailable as refusal:
+            slot = _nearest_slot(chair=chair, wanted=wanted, duration=duration, not_before=not_before)
+            try:
+                if slot is None:
+                    raise SlotUnavailable(f"{refusal.message} No other chair is free that day.") from refusal
+                placed.append(book(slot.chair, slot.starts_at))
+            except SlotUnavailable as no_slot:
+                return placed, [no_slot.message] * (sessions - len(placed))
+        not_before = wanted = placed[-1].starts_at + gap
+    return placed, []
+
+
+def start_course(*, patient, protocol, template, start_date, chair, time_of_day, by,
+                 kind=TreatmentCourse.Kind.ACUTE, authorised_sessions=None, prior_auth_number="",
+                 motor_threshold=None):
+    """Create a course and book its whole series as separate appointments.
+
+    An acute course opens with a mapping visit (motor threshold) on the start date; treatment
+    sessions follow from the next day, laid out by the template, on the same chair at the same
+    time of day when free, else at the nearest free slot that day. Accelerated protocols book
+    their sessions per day at least ``minutes_between_sessions`` apart. What cannot be placed
+    is returned in ``unplaced`` and stays visible as unbooked sessions of the course.
+    """
+    clinic = chair.clinic
+    duration = datetime.timedelta(minutes=protocol.chair_minutes)
+    gap = max(datetime.timedelta(minutes=protocol.minutes_between_sessions), duration)
+    acute = kind == TreatmentCourse.Kind.ACUTE
+    session_kind = Appointment.Kind.ACUTE if acute else Appointment.Kind.REINTRODUCTION
+    with transaction.atomic():
+        course = TreatmentCourse.objects.create(
+            patient=patient, protocol=protocol, kind=kind, start_date=start_date,
+            planned_sessions=template.sessions_for(protocol), authorised_sessions=authorised_sessions,
+            prior_auth_number=prior_auth_number, motor_threshold=motor_threshold,
+        )
+
+        def booker(appointment_kind, minutes):
+            def book(on_chair, starts_at):
+                return book_appointment(patient=patient, chair=on_chair, starts_at=starts_at, kind=appointment_kind,
+                                        booked_by=by, course=course, duration=minutes)
+            return book
+
+        appointments, unplaced = [], []
+        first_day = start_date
+        if acute:
+            mapping = datetime.timedelta(minutes=template.mapping_minutes)
+            placed, reasons = _place_day(
+                chair=chair, wanted=datetime.datetime.combine(start_date, time_of_day, tzinfo=clinic.tz),
+                sessions=1, gap=mapping, duration=mapping, book=booker(Appointment.Kind.MAPPING, mapping),
+            )
+            appointments += placed
+            unplaced += [Unplaced(start_date, f"Mapping visit: {reason}") for reason in reasons]
+            first_day = start_date + datetime.timedelta(days=1)
+
+        days, short_weeks = course_days(clinic=clinic, template=template, first_day=first_day)
+        book = booker(session_kind, duration)
+        for day in days:
+            placed, reasons = _place_day(
+                chair=chair, wanted=datetime.datetime.combine(day, time_of_day, tzinfo=clinic.tz),
+                sessions=protocol.sessions_per_day, gap=gap, duration=duration, book=book,
+            )
+            appointments += placed
+            unplaced += [Unplaced(day, reason) for reason in reasons]
+        for week_start in short_weeks:
+            unplaced += [Unplaced(week_start, "The clinic is not open on enough weekdays that week.")] * (
+                protocol.sessions_per_day
+            )
+    return CourseBooking(course=course, appointments=appointments, unplaced=unplaced)

@@ -1,0 +1,134 @@
+"""Booking, and the appointment page with its actions (check in, complete, no-show, cancel,
+reschedule)."""
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from tmsclinic.roles import BOOK, CLINICAL_WRITE, RUN_SESSIONS, SEE_PATIENTS, may, staff_required
+
+from .. import selectors, services
+from ..models import Appointment
+from ..services import AppointmentStateError, SlotUnavailable
+from ..services.calendar import short_when
+from .forms import BookingForm, CancelForm, RescheduleForm, SessionRecordForm, booking_initial
+
+
+@staff_required(BOOK)
+@require_http_methods(["GET", "POST"])
+def book(request):
+    initial = booking_initial(request.GET)
+    form = BookingForm(request.POST if request.method == "POST" else None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        override = data["override_authorisation"] and may(request.user, CLINICAL_WRITE)
+        try:
+            appointment = services.book_appointment(
+                patient=data["patient"], chair=data["chair"], starts_at=data["starts_at"], kind=data["kind"],
+                booked_by=request.user, course=services.active_course_for(data["patient"], data["kind"]),
+                plan=services.active_plan_for(data["patient"], data["kind"]),
+                authorisation_override_by=request.user if override else None,
+                authorisation_override_note=data["override_note"],
+            )
+        except SlotUnavailable as refusal:
+            form.add_error(None, refusal.message)
+        else:
+            messages.success(request, f"Booked {appointment.patient.full_name} on {appointment.chair.name}, "
+                                      f"{short_when(appointment.clinic, appointment.starts_at)}.")
+            target = reverse("staff:appointment", args=[appointment.uuid])
+            return HttpResponseClientRedirect(target) if request.htmx else redirect(target)
+    selected = form.cleaned_data.get("patient") if form.is_bound and hasattr(form, "cleaned_data") else None
+    template = "staff/_booking_form.html" if request.htmx else "staff/book.html"
+    return render(request, template, {"form": form, "selected_patient": selected or initial.get("patient")})
+
+
+def _appointment_for(uuid):
+    appointment = selectors.appointment_page(uuid, recheck_every=settings.TMS_MT_RECHECK_EVERY)
+    if appointment is None:
+        raise Http404("No such appointment.")
+    return appointment
+
+
+def _session_record_initial(appointment):
+    source = appointment.course or appointment.plan
+    initial = {"motor_threshold": selectors.last_motor_threshold(appointment)}
+    if source is not None:
+        protocol = source.protocol
+        initial.update(pulses_delivered=protocol.pulses_per_session,
+                       intensity_percent_mt=protocol.intensity_percent_mt, coil_position=protocol.target)
+    return initial
+
+
+@staff_required(SEE_PATIENTS)
+def appointment(request, uuid):
+    return _render_appointment(request, _appointment_for(uuid))
+
+
+def _render_appointment(request, current, **forms):
+    context = {
+        "appointment": current,
+        "authorisation": services.authorisation_left(current.course),
+        "has_started": current.starts_at <= timezone.now(),
+        "record": getattr(current, "session_record", None) if current.status == Appointment.Status.COMPLETED else None,
+        "cancel_form": forms.get("cancel_form") or CancelForm(),
+        "record_form": forms.get("record_form") or SessionRecordForm(initial=_session_record_initial(current)),
+        "proposed": selectors.proposed_slots(current) if current.status == Appointment.Status.BOOKED else [],
+        "reschedule_error": forms.get("reschedule_error"),
+    }
+    return render(request, "staff/appointment.html", context, status=400 if forms else 200)
+
+
+# What each action asks for; the page shows a button only to whoever holds it.
+ACTIONS = {
+    "check-in": SEE_PATIENTS,
+    "complete": RUN_SESSIONS,
+    "no-show": SEE_PATIENTS,
+    "cancel": BOOK,
+    "reschedule": BOOK,
+}
+
+
+@staff_required(SEE_PATIENTS)
+@require_POST
+def appointment_action(request, uuid, action):
+    if action not in ACTIONS:
+        raise Http404("No such action")
+    if not may(request.user, ACTIONS[action]):
+        messages.error(request, "Your role cannot do that.")
+        return redirect("staff:appointment", uuid=uuid)
+    current = _appointment_for(uuid)
+    try:
+        if action == "check-in":
+            services.check_in(current, by=request.user)
+            messages.success(request, f"{current.patient.full_name} is checked in.")
+        elif action == "no-show":
+            services.mark_no_show(current, by=request.user)
+            messages.success(request, "Marked as a no-show.")
+        elif action == "cancel":
+            form = CancelForm(request.POST)
+            if not form.is_valid():
+                return _render_appointment(request, current, cancel_form=form)
+            services.cancel_appointment(current, by=request.user, reason=form.cleaned_data["reason"])
+            messages.success(request, "The appointment is cancelled.")
+        elif action == "complete":
+            form = SessionRecordForm(request.POST)
+            if not form.is_valid():
+                return _render_appointment(request, current, record_form=form)
+            services.complete_appointment(current, by=request.user, **form.cleaned_data)
+            messages.success(request, "Session completed and recorded.")
+        elif action == "reschedule":
+            form = RescheduleForm(request.POST)
+            if not form.is_valid():
+                return _render_appointment(request, current, reschedule_error=form.errors["slot"][0])
+            chair, starts_at = form.cleaned_data["slot"]
+            moved = services.reschedule_appointment(current, chair=chair, starts_at=starts_at, by=request.user)
+            messages.success(request, f"Moved to {short_when(moved.clinic, moved.starts_at)}.")
+            return redirect("staff:appointment", uuid=moved.uuid)
+    except (AppointmentStateError, SlotUnavailable) as refusal:
+        messages.error(request, refusal.message)
+    return redirect("staff:appointment", uuid=uuid)

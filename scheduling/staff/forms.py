@@ -1,0 +1,293 @@
+"""Forms of the staff pages: booking and the appointment's actions, starting a course, the
+worklist's row actions and filters, maintenance plans, and the outcomes report's filters."""
+
+import datetime
+import uuid as uuid_module
+
+from crispy_forms.helper import FormHelper
+from django import forms
+from django.utils import timezone
+
+from patients.models import (
+    CourseTemplate,
+    OutreachAttempt,
+    Patient,
+    PatientFlag,
+    PlanTemplate,
+    Protocol,
+    TreatmentCourse,
+)
+from patients.outcomes import DEFAULT_MONTHS
+from patients.services import snooze_until_error
+
+from ..models import Appointment, Chair, Clinic, SessionRecord
+
+
+def aware_in(clinic, value):
+    """A wall-clock datetime typed by staff, read in the clinic's zone. A time that does not
+    exist there (the hour skipped when clocks go forward) is refused rather than guessed."""
+    aware = value.replace(tzinfo=clinic.tz)
+    round_trip = aware.astimezone(datetime.UTC).astimezone(clinic.tz)
+    if round_trip.replace(tzinfo=None) != value.replace(tzinfo=None):
+        raise forms.ValidationError("That time does not exist on that day: the clocks change then.")
+    return aware
+
+
+class LocalDateTimeInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%Y-%m-%dT%H:%M", **kwargs)
+
+
+class BookingForm(forms.Form):
+    patient = forms.ModelChoiceField(
+        queryset=Patient.objects.active(),
+        widget=forms.HiddenInput,
+        error_messages={"required": "Choose a patient.", "invalid_choice": "Choose a patient from the search."},
+    )
+    chair = forms.ModelChoiceField(queryset=Chair.objects.filter(active=True).select_related("clinic"))
+    starts_at = forms.DateTimeField(
+        label="Starts at (clinic time)", widget=LocalDateTimeInput(), input_formats=["%Y-%m-%dT%H:%M"]
+    )
+    kind = forms.ChoiceField(choices=Appointment.Kind.choices, initial=Appointment.Kind.ACUTE)
+    override_authorisation = forms.BooleanField(
+        required=False, label="I approve a session beyond the course's authorisation (clinicians only)"
+    )
+    override_note = forms.CharField(required=False, max_length=200, label="Reason for the approval")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+
+    def clean(self):
+        cleaned = super().clean()
+        chair, starts_at = cleaned.get("chair"), cleaned.get("starts_at")
+        if chair and starts_at:
+            try:
+                cleaned["starts_at"] = aware_in(chair.clinic, timezone.make_naive(starts_at, datetime.UTC)
+                                                if timezone.is_aware(starts_at) else starts_at)
+            except forms.ValidationError as error:
+                self.add_error("starts_at", error)
+        return cleaned
+
+
+def booking_initial(query):
+    """Prefill the booking form from a clicked empty slot or a patient page link."""
+    initial = {}
+    chair_id = query.get("chair", "")
+    chair = (
+        Chair.objects.filter(pk=chair_id, active=True).select_related("clinic").first() if chair_id.isdigit() else None
+    )
+    if chair is not None:
+        initial["chair"] = chair
+    try:
+        moment = datetime.datetime.fromisoformat(query.get("starts_at", ""))
+    except ValueError:
+        moment = None
+    if moment is not None:
+        if timezone.is_aware(moment) and chair is not None:
+            moment = chair.clinic.local(moment)
+        initial["starts_at"] = moment.replace(tzinfo=None)
+    try:
+        patient = Patient.objects.filter(uuid=uuid_module.UUID(query.get("patient", ""))).first()
+    except ValueError:
+        patient = None
+    if patient is not None:
+        initial["patient"] = patient
+    if query.get("kind") in Appointment.Kind.values:
+        initial["kind"] = query["kind"]
+    return initial
+
+
+class CancelForm(forms.Form):
+    reason = forms.CharField(max_length=200, label="Reason for cancelling")
+
+
+class RescheduleForm(forms.Form):
+    slot = forms.CharField(widget=forms.HiddenInput)
+
+    def clean_slot(self):
+        chair_id, _, moment = self.cleaned_data["slot"].partition("@")
+        try:
+            chair = Chair.objects.select_related("clinic").get(pk=int(chair_id), active=True)
+            starts_at = datetime.datetime.fromisoformat(moment)
+        except (ValueError, Chair.DoesNotExist) as error:
+            raise forms.ValidationError("Choose one of the proposed times.") from error
+        if timezone.is_naive(starts_at):
+            raise forms.ValidationError("Choose one of the proposed times.")
+        return chair, starts_at
+
+
+class SessionRecordForm(forms.ModelForm):
+    class Meta:
+        model = SessionRecord
+        fields = ["pulses_delivered", "intensity_percent_mt", "motor_threshold", "coil_position", "side_effects",
+                  "notes"]
+        widgets = {"side_effects": forms.Textarea(attrs={"rows": 2}), "notes": forms.Textarea(attrs={"rows": 2})}
+
+
+class StartCourseForm(forms.Form):
+    protocol = forms.ModelChoiceField(queryset=Protocol.objects.filter(active=True))
+    template = forms.ModelChoiceField(queryset=CourseTemplate.objects.all(), label="Course template")
+    kind = forms.ChoiceField(choices=TreatmentCourse.Kind.choices, initial=TreatmentCourse.Kind.ACUTE)
+    start_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    chair = forms.ModelChoiceField(queryset=Chair.objects.none())
+    time_of_day = forms.TimeField(widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"))
+    motor_threshold = forms.IntegerField(required=False, min_value=1, max_value=100,
+                                         label="Motor threshold (% machine output), if known")
+    authorised_sessions = forms.IntegerField(required=False, min_value=1, max_value=200)
+    prior_auth_number = forms.CharField(required=False, max_length=64, label="Prior authorisation number")
+
+    def __init__(self, *args, clinic, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.clinic = clinic
+        self.fields["chair"].queryset = Chair.objects.filter(clinic=clinic, active=True)
+        self.fields["template"].initial = CourseTemplate.objects.filter(is_default=True).first()
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+
+    def clean_start_date(self):
+        start_date = self.cleaned_data["start_date"]
+        if start_date < self.clinic.today():
+            raise forms.ValidationError("A course cannot start in the past.")
+        return start_date
+
+
+# --- The worklist -----------------------------------------------------------------------------
+
+
+class WorklistFilterForm(forms.Form):
+    """The worklist's filters, read from the query string."""
+
+    clinic = forms.TypedChoiceField(label="Home clinic", coerce=int, empty_value=None, required=False)
+    kind = forms.ChoiceField(label="Flag", choices=[("", "Every kind"), *PatientFlag.Kind.choices], required=False)
+
+    def __init__(self, *args, clinics, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Choices from the clinics the view has already read: no query of its own.
+        self.fields["clinic"].choices = [("", "Any clinic"), *((clinic.pk, clinic.name) for clinic in clinics)]
+
+
+class OutreachForm(forms.ModelForm):
+    class Meta:
+        model = OutreachAttempt
+        fields = ["channel", "outcome", "note"]
+        widgets = {"note": forms.Textarea(attrs={"rows": 2})}
+
+
+class SnoozeForm(forms.Form):
+    until = forms.DateField(label="Hide until", widget=forms.DateInput(attrs={"type": "date"}),
+                            error_messages={"required": "Choose the day the flag comes back.",
+                                            "invalid": "Enter the date as YYYY-MM-DD."})
+
+    def __init__(self, *args, today, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.today = today
+
+    def clean_until(self):
+        until = self.cleaned_data["until"]
+        if reason := snooze_until_error(self.today, until):
+            raise forms.ValidationError(reason)
+        return until
+
+
+class ResolveForm(forms.Form):
+    note = forms.CharField(label="What was done", max_length=1000, widget=forms.Textarea(attrs={"rows": 2}),
+                           error_messages={"required": "Say why the flag is resolved."})
+
+
+# --- Maintenance plans and the outcomes report -----------------------------------------------
+
+
+class ChoosePlanTemplateForm(forms.Form):
+    template = forms.ModelChoiceField(
+        queryset=PlanTemplate.objects.all(), label="Plan template", empty_label=None,
+        help_text="Its phases are copied into this patient's plan; you can change them on the next step.",
+    )
+
+
+class StartPlanForm(forms.Form):
+    started_on = forms.DateField(label="Start date (first visit due)", widget=forms.DateInput(attrs={"type": "date"}))
+    grace_days = forms.IntegerField(
+        min_value=0, max_value=60, help_text="Days after a due date before the patient counts as overdue"
+    )
+
+    def __init__(self, *args, clinic, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.clinic = clinic
+
+    def clean_started_on(self):
+        started_on = self.cleaned_data["started_on"]
+        if started_on < self.clinic.today():
+            raise forms.ValidationError("A plan cannot start in the past: its first visit would already be overdue.")
+        return started_on
+
+
+def _small_number():
+    return forms.NumberInput(attrs={"class": "form-control form-control-sm"})
+
+
+class PhaseForm(forms.Form):
+    interval_days = forms.IntegerField(min_value=1, max_value=365, label="Every (days)", widget=_small_number())
+    sessions_per_visit = forms.IntegerField(min_value=1, max_value=20, label="Sessions per visit",
+                                            widget=_small_number())
+    visits = forms.IntegerField(min_value=1, max_value=500, required=False, label="Visits (blank = ongoing)",
+                                widget=_small_number())
+
+
+class BasePhaseFormSet(forms.BaseFormSet):
+    def clean(self):
+        if any(self.errors):
+            return
+        phases = self.phases
+        if not phases:
+            raise forms.ValidationError("A plan needs at least one phase.")
+        if any(visits is None for _, _, visits in phases[:-1]):
+            raise forms.ValidationError("Only the last phase can be ongoing: the phases after it would never start.")
+
+    @property
+    def phases(self):
+        """(interval_days, sessions_per_visit, visits) in order, leaving out removed and blank rows."""
+        return [
+            (form.cleaned_data["interval_days"], form.cleaned_data["sessions_per_visit"], form.cleaned_data["visits"])
+            for form in self.forms
+            if form.cleaned_data and not self._should_delete_form(form)
+        ]
+
+
+PhaseFormSet = forms.formset_factory(PhaseForm, formset=BasePhaseFormSet, extra=1, can_delete=True)
+
+
+class PausePlanForm(forms.Form):
+    until = forms.DateField(
+        required=False, label="Paused until", widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Nothing is due before this day. Leave empty to pause until someone resumes the plan.",
+    )
+
+    def __init__(self, *args, clinic, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.clinic = clinic
+
+    def clean_until(self):
+        until = self.cleaned_data["until"]
+        if until is not None and until < self.clinic.today():
+            raise forms.ValidationError("A pause cannot end in the past.")
+        return until
+
+
+class EndPlanForm(forms.Form):
+    reason = forms.CharField(
+        max_length=200, label="Reason for ending the plan",
+        error_messages={"required": "Say why the plan ends, e.g. “moved away” or “reintroduction started”."},
+    )
+
+
+class OutcomesReportForm(forms.Form):
+    clinic = forms.ModelChoiceField(queryset=Clinic.objects.all(), required=False, empty_label="All clinics",
+                                    widget=forms.Select(attrs={"class": "form-select"}))
+    months = forms.IntegerField(
+        min_value=0, max_value=120, required=False, label="Plan started at least (months ago)",
+        widget=forms.NumberInput(attrs={"class": "form-control", "placeholder": DEFAULT_MONTHS}),
+    )

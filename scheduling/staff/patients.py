@@ -1,0 +1,162 @@
+"""A patient's page, and what clinicians start and change from it: courses, maintenance plans,
+the portal invitation."""
+
+from django.contrib import messages
+from django.db import IntegrityError
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
+
+from patients.models import MaintenancePlan, Patient, TreatmentCourse
+from tmsclinic.roles import CLINICAL_WRITE, EDIT_PATIENTS, SEE_PATIENTS, staff_required
+
+from .. import selectors, services
+from ..services.portal import InviteRefused, invite_patient
+from .forms import ChoosePlanTemplateForm, EndPlanForm, PausePlanForm, PhaseFormSet, StartCourseForm, StartPlanForm
+
+
+@staff_required(SEE_PATIENTS)
+def patient(request, uuid):
+    person = get_object_or_404(Patient.objects.select_related("home_clinic", "primary_clinician"), uuid=uuid)
+    # Every course, newest first: the outcomes need them all, and the one in progress is among them.
+    courses = list(person.courses.select_related("protocol").order_by("-start_date"))
+    course = next((c for c in courses if c.status == TreatmentCourse.Status.ACTIVE), None)
+    upcoming, past = selectors.patient_appointments(person, now=timezone.now(), limit=20)
+    return render(request, "staff/patient.html", {
+        "patient": person,
+        "summary": selectors.course_summary(course) if course else None,
+        "upcoming": upcoming,
+        "past": past,
+        "deliveries": selectors.delivery_log(person),
+        **selectors.patient_outcomes(person, courses),
+    })
+
+
+@staff_required(CLINICAL_WRITE)
+@require_http_methods(["GET", "POST"])
+def start_course(request, uuid):
+    person = get_object_or_404(Patient.objects.select_related("home_clinic"), uuid=uuid)
+    form = StartCourseForm(request.POST if request.method == "POST" else None, clinic=person.home_clinic)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        booking = services.start_course(
+            patient=person, protocol=data["protocol"], template=data["template"], kind=data["kind"],
+            start_date=data["start_date"], chair=data["chair"], time_of_day=data["time_of_day"], by=request.user,
+            authorised_sessions=data["authorised_sessions"], prior_auth_number=data["prior_auth_number"],
+            motor_threshold=data["motor_threshold"],
+        )
+        return render(request, "staff/course_booked.html", {"patient": person, "booking": booking})
+    return render(request, "staff/start_course.html", {"patient": person, "form": form})
+
+
+@staff_required(EDIT_PATIENTS)
+@require_POST
+def invite(request, uuid):
+    person = get_object_or_404(Patient.objects.select_related("home_clinic"), uuid=uuid)
+    try:
+        user = invite_patient(person)
+    except InviteRefused as refusal:
+        messages.error(request, str(refusal))
+    else:
+        messages.success(request, f"Portal invitation sent to {user.email}.")
+    return redirect("staff:patient", uuid=person.uuid)
+
+
+# --- Maintenance plans -----------------------------------------------------------------------
+
+
+@staff_required(CLINICAL_WRITE)
+@require_http_methods(["GET", "POST"])
+def plan_start(request, uuid):
+    """Two steps: choose a template (?template=), then adjust its phases for this patient."""
+    person = get_object_or_404(Patient.objects.select_related("home_clinic"), uuid=uuid)
+    source = services.latest_completed_acute(person.courses.select_related("protocol").order_by("-start_date"))
+    refusal = services.why_no_new_plan(person, source)
+    if refusal:
+        messages.error(request, refusal)
+        return redirect("staff:patient", uuid=person.uuid)
+    clinic = person.home_clinic
+    chooser = ChoosePlanTemplateForm(request.GET if "template" in request.GET else None)
+    if not chooser.is_valid():
+        return render(request, "staff/outcomes/plan_template.html",
+                      {"patient": person, "source": source, "form": chooser})
+    template = chooser.cleaned_data["template"]
+    if request.method == "POST":
+        form = StartPlanForm(request.POST, clinic=clinic)
+        phases = PhaseFormSet(request.POST, prefix="phases")
+        if form.is_valid() and phases.is_valid():
+            try:
+                plan = services.start_plan(
+                    patient=person, protocol=source.protocol, template=template, source_course=source,
+                    started_on=form.cleaned_data["started_on"], grace_days=form.cleaned_data["grace_days"],
+                    phases=phases.phases,
+                )
+            except IntegrityError:
+                # Someone else started a plan for this patient since the check above.
+                messages.error(request, services.ALREADY_ON_A_PLAN)
+            else:
+                messages.success(request, f"Maintenance plan started: first visit due {plan.next_due_on:%-d %b %Y}.")
+            return redirect("staff:patient", uuid=person.uuid)
+    else:
+        form = StartPlanForm(initial={"started_on": clinic.today(), "grace_days": template.grace_days}, clinic=clinic)
+        phases = PhaseFormSet(prefix="phases", initial=[
+            {"interval_days": p.interval_days, "sessions_per_visit": p.sessions_per_visit, "visits": p.visits}
+            for p in template.phases.all()
+        ])
+    return render(request, "staff/outcomes/plan_start.html", {
+        "patient": person, "source": source, "template": template, "form": form, "phases": phases,
+    }, status=400 if form.is_bound else 200)
+
+
+def _plan(pk):
+    return get_object_or_404(MaintenancePlan.objects.select_related("patient__home_clinic"), pk=pk)
+
+
+def _render_plan_action(request, plan, form, action):
+    return render(request, "staff/outcomes/plan_action.html", {
+        "plan": plan, "patient": plan.patient, "form": form, "action": action,
+    }, status=400 if form.is_bound else 200)
+
+
+@staff_required(CLINICAL_WRITE)
+@require_http_methods(["GET", "POST"])
+def plan_pause(request, pk):
+    plan = _plan(pk)
+    if reason := services.why_not_pause(plan):
+        messages.error(request, reason)
+        return redirect("staff:patient", uuid=plan.patient.uuid)
+    form = PausePlanForm(request.POST if request.method == "POST" else None, clinic=plan.patient.home_clinic)
+    if request.method == "POST" and form.is_valid():
+        until = form.cleaned_data["until"]
+        services.pause_plan(plan, until=until)
+        messages.success(request, f"Plan paused until {until:%-d %b %Y}." if until else "Plan paused until resumed.")
+        return redirect("staff:patient", uuid=plan.patient.uuid)
+    return _render_plan_action(request, plan, form, "pause")
+
+
+@staff_required(CLINICAL_WRITE)
+@require_POST
+def plan_resume(request, pk):
+    plan = _plan(pk)
+    try:
+        services.resume_plan(plan)
+    except services.PlanStateError as refusal:
+        messages.error(request, refusal.message)
+    else:
+        messages.success(request, "Plan resumed.")
+    return redirect("staff:patient", uuid=plan.patient.uuid)
+
+
+@staff_required(CLINICAL_WRITE)
+@require_http_methods(["GET", "POST"])
+def plan_end(request, pk):
+    plan = _plan(pk)
+    if reason := services.why_not_end(plan):
+        messages.error(request, reason)
+        return redirect("staff:patient", uuid=plan.patient.uuid)
+    form = EndPlanForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        services.end_plan(plan, reason=form.cleaned_data["reason"])
+        messages.success(request, "Plan ended.")
+        return redirect("staff:patient", uuid=plan.patient.uuid)
+    return _render_plan_action(request, plan, form, "end")

@@ -1,0 +1,63 @@
+"""The clinic's outcomes report: relapse after maintenance, on schedule against lapsed, and its
+CSV export (whose column names other tools rely on)."""
+
+import csv
+import datetime
+
+from django.http import HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.utils.text import slugify
+
+from patients import charts
+from patients.outcomes import DEFAULT_MONTHS, HORIZON_MONTHS, horizon_days, relapse_cohort, summarise
+from tmsclinic.roles import READ_REPORTS, staff_required
+
+from .forms import OutcomesReportForm
+
+
+def _cohort_for(request):
+    form = OutcomesReportForm(request.GET)
+    # An invalid filter shows its error and is ignored; the valid one still applies.
+    form.is_valid()
+    clinic = form.cleaned_data.get("clinic")
+    months = form.cleaned_data.get("months")
+    months = DEFAULT_MONTHS if months is None else months
+    today = clinic.today() if clinic else timezone.localdate()
+    started_by = today - datetime.timedelta(days=horizon_days(months))
+    return form, clinic, months, today, relapse_cohort(clinic=clinic, started_by=started_by, today=today)
+
+
+@staff_required(READ_REPORTS)
+def outcomes_report(request):
+    form, clinic, months, today, rows = _cohort_for(request)
+    groups = [
+        summarise([row for row in rows if not row.lapsed], "on-schedule", "Stayed on schedule"),
+        summarise([row for row in rows if row.lapsed], "lapsed", "Lapsed (had an overdue flag)"),
+    ]
+    return render(request, "staff/outcomes/report.html", {
+        "form": form, "clinic": clinic, "months": months, "today": today, "groups": groups,
+        "chart": charts.survival_chart(groups) if rows else None, "horizon_months": HORIZON_MONTHS,
+        "csv_query": request.GET.urlencode(),
+    })
+
+
+def _csv_cell(text):
+    # A cell starting with = + - or @ is a formula to a spreadsheet; MRNs are typed by staff.
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@") else text
+
+
+@staff_required(READ_REPORTS)
+def outcomes_csv(request):
+    _, clinic, _, today, rows = _cohort_for(request)
+    name = f"outcomes-{slugify(clinic.name) if clinic else 'all-clinics'}-{today:%Y-%m-%d}.csv"
+    response = HttpResponse(content_type="text/csv; charset=utf-8",
+                            headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    writer = csv.writer(response)
+    writer.writerow(["mrn", "clinic", "plan_started_on", "group", "relapse_on", "censored_on", "days_followed"])
+    for row in rows:
+        writer.writerow([
+            _csv_cell(row.mrn), _csv_cell(row.clinic), row.started_on, row.group,
+            row.relapse_on or "", row.censored_on or "", row.days,
+        ])
+    return response
