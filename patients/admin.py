@@ -75,7 +75,7 @@ class PatientAdmin(DeletedBySuperusersOnly, admin.ModelAdmin):
         # A correlated subquery rather than Count() over a join: no GROUP BY on the patient
         # table, so the autocomplete and search that share this queryset stay cheap.
         open_flags = (
-            PatientFlag.objects.filter(patient=OuterRef("pk"), resolved_at__isnull=True)
+            PatientFlag.objects.open().filter(patient=OuterRef("pk"))
             .order_by()
             .values("patient")
             .annotate(count=Count("pk"))
@@ -170,7 +170,7 @@ class FlagStatusFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() == "open":
-            return queryset.filter(resolved_at__isnull=True)
+            return queryset.open()
         if self.value() == "resolved":
             return queryset.filter(resolved_at__isnull=False)
         return queryset
@@ -199,7 +199,7 @@ class PatientFlagAdmin(DeletedBySuperusersOnly, admin.ModelAdmin):
     @admin.action(description="Mark selected flags resolved")
     def mark_resolved(self, request, queryset):
         # Flags already resolved keep who resolved them and when.
-        resolved = queryset.filter(resolved_at__isnull=True).update(
+        resolved = queryset.open().update(
             resolved_at=timezone.now(), resolved_by=request.user
         )
         self.message_user(request, f"Resolved {resolved} flag{'' if resolved == 1 else 's'}.")

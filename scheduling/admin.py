@@ -350,7 +350,7 @@ class MaintenancePhaseInline(admin.TabularInline):
 
 @admin.register(MaintenancePlan)
 class MaintenancePlanAdmin(DeletedBySuperusersOnly, admin.ModelAdmin):
-    """A plan that stops is ended, with a reason, through the End action (scheduling.adherence's
+    """A plan that stops is ended, with a reason, through the End action (scheduling.services.plans'
     end_plan, as on the staff page): its visits, flags and nudges stay, and the outcomes report
     keeps the patient's maintenance. Deleting would take all that along, so only superusers
     delete, for a plan entered in error."""

@@ -163,6 +163,11 @@ class AppointmentQuerySet(models.QuerySet):
         """Overlapping the half-open interval [start, end)."""
         return self.filter(starts_at__lt=end, ends_at__gt=start)
 
+    def clashing(self, start, end, *, exclude=None):
+        """Live appointments a booking of [start, end) would overlap: the overlap rule that the
+        database's exclusion constraints enforce, asked in Python to say why in clinic words."""
+        return self.live().between(start, end).exclude(pk=exclude)
+
 
 class Appointment(models.Model):
     class Kind(models.TextChoices):
@@ -294,7 +299,7 @@ class Appointment(models.Model):
         """Clinic-words reasons this appointment collides with another live one."""
         if not (self.is_live and self.starts_at and self.ends_at and self.ends_at > self.starts_at):
             return {}
-        others = Appointment.objects.live().between(self.starts_at, self.ends_at).exclude(pk=self.pk)
+        others = Appointment.objects.clashing(self.starts_at, self.ends_at, exclude=self.pk)
         errors = {}
         if self.chair_id and others.filter(chair_id=self.chair_id).exists():
             errors["chair"] = "This chair is already booked at that time."

@@ -126,7 +126,7 @@ def _refusal(*, patient, chair, clinic, starts_at, ends_at, exclude_pk=None):
         return f"The clinic is closed on {day:%A} {day.day} {day:%B}" + (f" ({reason})." if reason else ".")
     if not any(opens <= starts_at and ends_at <= closes for opens, closes in calendar.open_intervals(day)):
         return "That is outside the clinic's opening hours."
-    others = Appointment.objects.live().between(starts_at, ends_at).exclude(pk=exclude_pk)
+    others = Appointment.objects.clashing(starts_at, ends_at, exclude=exclude_pk)
     taken = others.filter(chair=chair).first()
     if taken is not None:
         return (

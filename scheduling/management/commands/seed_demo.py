@@ -457,7 +457,7 @@ class DemoBuilder:
                     completed_days.append(day)
                     if session_number == 0:
                         self._phq9(patient, session.starts_at, phq9_total)
-        # What scheduling.adherence.refresh_plan computes from the completed sessions.
+        # What scheduling.services.plans.refresh_plan computes from the completed sessions.
         completed_visits, last_visit_on = plan.visits_from_sessions(completed_days, phases)
         plan.refresh_schedule(completed_visits=completed_visits, last_visit_on=last_visit_on,
                               time_zone=seating.clinic.time_zone, phases=phases)
