@@ -3,6 +3,7 @@ import os
 import shutil
 
 import pytest
+import time_machine
 from django.db import connection
 
 from tests import factories
@@ -17,6 +18,12 @@ def _fast_test_settings(settings):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+@pytest.fixture
+def _fast_password_hashing(settings):
+    # The admin tests' builders make dozens of users; the production hasher is slow on purpose.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def needs(available, why):
@@ -68,6 +75,17 @@ def open_clinic(clinic):
         factories.OpeningHoursFactory(clinic=clinic, weekday=weekday, opens_at=datetime.time(8),
                                       closes_at=datetime.time(18))
     return clinic
+
+
+# Wednesday 2 December 2026, 08:00 in New York: the moment the staff pages' tests are set in,
+# through pytestmark = pytest.mark.usefixtures("frozen"); files frozen at another moment say so.
+NOW = datetime.datetime(2026, 12, 2, 13, 0, tzinfo=datetime.UTC)
+
+
+@pytest.fixture
+def frozen():
+    with time_machine.travel(NOW, tick=False):
+        yield
 
 
 @pytest.fixture

@@ -7,13 +7,15 @@ from io import StringIO
 
 import pytest
 import time_machine
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import mail
 from django.core.management import CommandError, call_command
+from django.urls import reverse
 
 from patients.models import ITEM_FIELDS, Assessment, MaintenancePlan, Patient, PatientFlag, TreatmentCourse
 from scheduling import sms
-from scheduling.management.commands.seed_demo import REMINDED_PAST_SESSIONS
+from scheduling.management.commands.seed_demo import REMINDED_PAST_SESSIONS, demo_portal_logins
 from scheduling.models import Appointment, Clinic, OpeningHours, Reminder, SessionRecord
 from scheduling.services import reminders, sessions_used
 from scheduling.services.plans import flag_overdue_patients, refresh_plan
@@ -412,3 +414,22 @@ def test_seeding_after_the_flag_job_ran_on_the_empty_database_still_flags_missed
     flagged = set(PatientFlag.objects.filter(kind=PatientFlag.Kind.MISSED_APPOINTMENTS).values_list(
         "patient", flat=True))
     assert flagged and flagged == missed_appointments_by_the_rule(NOW)
+
+
+# --- The demo portal accounts ---------------------------------------------------------------
+
+
+def test_seed_demo_opens_two_portal_accounts_that_work(client, db, capsys):
+    call_command("seed_demo", patients=60, seed=3)
+    out = capsys.readouterr().out
+    logins = demo_portal_logins()
+    assert sorted(stage for _, stage in logins) == ["maintenance on time", "maintenance overdue"]
+    for email, _ in logins:
+        assert email in out
+        assert client.login(username=email, password=settings.DEMO_PASSWORD)
+        assert client.get(reverse("portal:home")).status_code == 200
+        client.logout()
+
+    call_command("seed_demo", if_empty=True)
+    again = capsys.readouterr().out
+    assert all(email in again for email, _ in logins)  # make run prints them on every start

@@ -1,92 +1,22 @@
-"""Portal accounts: staff invite a patient, the e-mailed link sets a password once and expires;
-login by e-mail, password reset, logout; discharged patients and repeated wrong passwords are
-refused."""
+"""Portal accounts: the e-mailed link sets a password once and expires; login by e-mail,
+password reset, logout; discharged patients and repeated wrong passwords are refused."""
 
 import datetime
 import re
 
 import pytest
 import time_machine
-from django.contrib.auth.models import User
 from django.core import mail
 from django.urls import reverse
 
 from patients.models import Patient
-from scheduling.services.portal import invite_patient, open_portal_account
-from tests.factories import PASSWORD, PatientFactory, UserFactory, staff_user
-
-NEW_PASSWORD = "violet-kestrel-harbour-42"
-
-
-def link_in(message):
-    return re.search(r"https?://\S+", message.body).group(0)
+from scheduling.services.portal import invite_patient
+from tests.factories import PASSWORD, UserFactory, staff_user
+from tests.scheduling.portal_accounts import NEW_PASSWORD, link_in
 
 
 def path_of(url):
     return "/" + url.split("://", 1)[1].split("/", 1)[1]
-
-
-@pytest.fixture
-def invited(patient):
-    patient.email = "Ann.Lee@Example.com"
-    patient.first_name, patient.last_name = "Ann", "Lee"
-    patient.save()
-    return patient
-
-
-def test_staff_invite_creates_an_account_and_emails_a_link(client, front_desk, invited):
-    client.force_login(front_desk)
-    response = client.post(reverse("staff:invite", args=[invited.uuid]), follow=True)
-    assert "Portal invitation sent to ann.lee@example.com" in response.content.decode()
-    invited.refresh_from_db()
-    assert invited.user.username == "ann.lee@example.com"
-    assert not invited.user.has_usable_password()
-    assert len(mail.outbox) == 1
-    assert mail.outbox[0].to == ["ann.lee@example.com"]
-    assert "/portal/set-password/" in link_in(mail.outbox[0])
-
-
-def test_the_patient_page_offers_the_invitation(client, front_desk, invited):
-    client.force_login(front_desk)
-    page = client.get(reverse("staff:patient", args=[invited.uuid])).content.decode()
-    assert reverse("staff:invite", args=[invited.uuid]) in page
-    assert "Invite to the portal" in page
-
-
-def test_a_second_invitation_reuses_the_account(invited):
-    first = invite_patient(invited)
-    second = invite_patient(invited)
-    assert first.pk == second.pk
-    assert User.objects.filter(username="ann.lee@example.com").count() == 1
-    assert len(mail.outbox) == 2
-
-
-@pytest.mark.parametrize(("change", "message"), [
-    ({"email": ""}, "Add the patient&#x27;s e-mail address first"),
-    ({"status": Patient.Status.DISCHARGED}, "This patient is discharged"),
-])
-def test_invite_is_refused_without_email_or_after_discharge(client, front_desk, patient, change, message):
-    Patient.objects.filter(pk=patient.pk).update(**change)
-    client.force_login(front_desk)
-    response = client.post(reverse("staff:invite", args=[patient.uuid]), follow=True)
-    assert message in response.content.decode()
-    assert mail.outbox == []
-    patient.refresh_from_db()
-    assert patient.user is None
-
-
-def test_invite_is_refused_when_the_address_has_another_account(client, front_desk, invited):
-    UserFactory(username="ann.lee@example.com")
-    client.force_login(front_desk)
-    response = client.post(reverse("staff:invite", args=[invited.uuid]), follow=True)
-    assert "Another account already uses ann.lee@example.com" in response.content.decode()
-    assert mail.outbox == []
-
-
-def test_a_technician_cannot_invite(client, technician, invited):
-    client.force_login(technician)
-    assert client.post(reverse("staff:invite", args=[invited.uuid])).status_code == 403
-    assert mail.outbox == []
 
 
 def test_the_link_sets_the_password_once_and_logs_in(client, invited):
@@ -227,18 +157,3 @@ def test_logout_returns_to_the_portal_login(client, account):
 def test_staff_login_still_works_with_the_throttle(client, front_desk):
     response = client.post(reverse("login"), {"username": "frontdesk", "password": PASSWORD})
     assert response.status_code == 302
-
-
-def test_a_second_patient_with_the_same_email_is_refused(db, invited):
-    invite_patient(invited)
-    twin = PatientFactory(home_clinic=invited.home_clinic, email="ann.lee@example.com")
-    with pytest.raises(Exception, match="Another account already uses"):
-        invite_patient(twin)
-
-
-def test_an_account_opened_with_a_password_logs_in_by_email(client, invited):
-    user = open_portal_account(invited, password=NEW_PASSWORD)
-    assert user.username == "ann.lee@example.com"
-    assert mail.outbox == []
-    response = client.post(reverse("portal:login"), {"username": "ann.lee@example.com", "password": NEW_PASSWORD})
-    assert response["Location"] == reverse("portal:home")

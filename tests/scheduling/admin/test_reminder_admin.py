@@ -1,7 +1,7 @@
 """Reminders in Django admin: the outbox is written by booking, cancelling and the nudge job and
 sent by claim, so admin adds none and edits none; the Resend action, which obeys the sending
-rules, is the one way to send one again (see test_delivery_log.py for its rules). A reminder is
-never deleted on its own, only with the appointment or plan it is about."""
+rules, is the one way to send one again (see tests/scheduling/staff/test_delivery_log.py for its
+rules). A reminder is never deleted on its own, only with the appointment or plan it is about."""
 
 import datetime
 

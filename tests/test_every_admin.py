@@ -1,5 +1,5 @@
-"""The Django admin: every page opens with a fixed number of queries, and the clinic-specific
-behaviour (local times, time-zone select, PHQ-9 scoring, resolving flags) works."""
+"""Every ModelAdmin of both apps: each model has one, every editable field is on its form, and
+every page (list, add, change, autocomplete, inlines) opens with a fixed number of queries."""
 
 import datetime
 
@@ -27,14 +27,10 @@ from patients.models import (
 )
 from scheduling.models import Appointment, Chair, Clinic, Closure, JobMark, OpeningHours, Reminder, SessionRecord
 from tests import factories
+from tests.admin_pages import admin_url
 
 UTC = datetime.UTC
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    # The builders make dozens of users; the production hasher is slow on purpose.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+pytestmark = pytest.mark.usefixtures("_fast_password_hashing")
 
 
 @pytest.fixture
@@ -167,10 +163,6 @@ def label(model_admin):
     return model_admin.model._meta.label
 
 
-def admin_url(model, page, *args):
-    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{page}", args=args)
-
-
 # A ceiling with room to spare for every admin page; each page is also held to the count
 # measured on few rows once there are more (assert_queries_do_not_grow).
 MAX_QUERIES_PER_PAGE = 15
@@ -227,22 +219,11 @@ def test_changelist_queries_do_not_grow_with_rows(model_admin, client, django_as
 
 # Appointments are booked on the staff booking page, sessions recorded by completing them
 # there, reminders written by booking and job marks by the jobs: none is added in admin (see
-# tests/scheduling/test_appointment_admin.py, test_session_record_admin.py, test_reminder_admin.py).
+# tests/scheduling/admin/test_appointment_admin.py, test_session_record_admin.py, test_reminder_admin.py).
 ADDABLE_ADMINS = [
     model_admin for model_admin in OUR_ADMINS
     if model_admin.model not in {Appointment, SessionRecord, Reminder, JobMark}
 ]
-
-
-def test_job_marks_are_read_only_in_admin(admin_client):
-    mark = JobMark.objects.create(job="flag_overdue_patients:no-shows",
-                                  reached=datetime.datetime(2026, 11, 1, tzinfo=UTC))
-    url = admin_url(JobMark, "change", mark.pk)
-    assert admin_client.get(url).status_code == 200
-    response = admin_client.post(url, {"job": mark.job, "reached_0": "2030-01-01", "reached_1": "00:00:00"})
-    assert response.status_code == 403
-    assert JobMark.objects.get().reached == mark.reached
-    assert admin_client.get(admin_url(JobMark, "add")).status_code == 403
 
 
 @pytest.mark.parametrize("model_admin", ADDABLE_ADMINS, ids=label)
@@ -311,155 +292,3 @@ def test_plan_change_page_queries_do_not_grow_with_phases(client, django_assert_
         lambda: factories.MaintenancePhaseFactory.create_batch(7, plan=plan),
         django_assert_max_num_queries,
     )
-
-
-def test_patient_search_by_mrn_finds_the_patient(client, clinic):
-    wanted = factories.PatientFactory(mrn="MRN424242", home_clinic=clinic)
-    factories.PatientFactory.create_batch(3, home_clinic=clinic)
-    response = client.get(admin_url(Patient, "changelist"), {"q": "MRN424242"})
-    assert list(response.context["cl"].result_list) == [wanted]
-
-
-def test_patient_list_counts_open_flags_only(client, patient):
-    factories.PatientFlagFactory(patient=patient, kind=PatientFlag.Kind.SAFETY)
-    factories.PatientFlagFactory(patient=patient, resolved_at=datetime.datetime(2026, 1, 5, tzinfo=UTC))
-    response = client.get(admin_url(Patient, "changelist"))
-    assert [p.open_flags for p in response.context["cl"].result_list] == [1]
-
-
-def test_appointment_search_by_patient_mrn_finds_their_appointments(client, chair):
-    wanted = factories.AppointmentFactory(chair=chair, patient__mrn="MRN777001")
-    factories.AppointmentFactory(chair=factories.ChairFactory(clinic=chair.clinic))
-    response = client.get(admin_url(Appointment, "changelist"), {"q": "MRN777001"})
-    assert list(response.context["cl"].result_list) == [wanted]
-
-
-def test_appointment_times_are_shown_in_the_clinics_own_zone(client, chair):
-    appointment = factories.AppointmentFactory(chair=chair, starts_at=datetime.datetime(2026, 11, 25, 14, tzinfo=UTC))
-    changelist = client.get(admin_url(Appointment, "changelist")).content.decode()
-    assert "2026-11-25 09:00 EST" in changelist
-    assert "2026-11-25 09:45 EST" in changelist
-
-    change = client.get(admin_url(Appointment, "change", appointment.pk)).content.decode()
-    assert "2026-11-25 09:00 EST to 2026-11-25 09:45 EST" in change
-    assert "In UTC" in change
-
-
-def test_plan_reminder_is_shown_in_the_patients_home_clinic_zone(client, clinic):
-    plan = factories.MaintenancePlanFactory(patient__home_clinic=clinic)
-    factories.ReminderFactory(
-        appointment=None,
-        plan=plan,
-        due_on=plan.started_on,
-        kind=Reminder.Kind.MAINTENANCE_DUE,
-        scheduled_for=datetime.datetime(2026, 11, 24, 22, tzinfo=UTC),
-    )
-    assert "2026-11-24 17:00 EST" in client.get(admin_url(Reminder, "changelist")).content.decode()
-
-
-def clinic_form(time_zone, **inlines):
-    data = {"name": "Harbour TMS", "time_zone": time_zone, "address": "", "phone": "",
-            "crisis_help": "Call 111, or 999 in an emergency.", "crisis_phone": "111"}
-    for prefix in ("chairs", "opening_hours", "closures"):
-        rows = inlines.get(prefix, [])
-        data |= {f"{prefix}-TOTAL_FORMS": len(rows), f"{prefix}-INITIAL_FORMS": 0}
-        for n, row in enumerate(rows):
-            data |= {f"{prefix}-{n}-{field}": value for field, value in row.items()}
-    return data
-
-
-def test_time_zone_is_chosen_from_a_list(client, db):
-    assert '<option value="Europe/London">' in client.get(admin_url(Clinic, "add")).content.decode()
-
-
-def test_it_refuses_a_time_zone_that_does_not_exist(client, db):
-    response = client.post(admin_url(Clinic, "add"), clinic_form("Mars/Olympus_Mons"))
-    assert response.status_code == 200
-    assert "time_zone" in response.context["adminform"].form.errors
-    assert not Clinic.objects.exists()
-
-
-def test_a_clinic_is_configured_from_nothing_on_one_page(client, db):
-    response = client.post(
-        admin_url(Clinic, "add"),
-        clinic_form(
-            "Europe/London",
-            chairs=[{"name": "Chair A", "device_model": "MagVenture", "coil": "B65", "active": "on"}],
-            opening_hours=[{"weekday": 0, "opens_at": "08:00", "closes_at": "18:00"}],
-            closures=[{"starts_on": "2026-12-25", "ends_on": "2026-12-26", "reason": "Christmas"}],
-        ),
-    )
-    assert response.status_code == 302
-    clinic = Clinic.objects.get(name="Harbour TMS")
-    assert clinic.time_zone == "Europe/London"
-    assert [chair.name for chair in clinic.chairs.all()] == ["Chair A"]
-    assert str(clinic.opening_hours.get()) == "Monday 08:00–18:00"
-    assert clinic.closures.get().ends_on == datetime.date(2026, 12, 26)
-
-
-def test_assessment_form_shows_each_phq9_question(client, db):
-    content = client.get(admin_url(Assessment, "add")).content.decode()
-    assert "Little interest or pleasure in doing things" in content
-    assert "better off dead or of hurting yourself" in content
-
-
-def test_an_assessment_saved_in_the_admin_is_scored_and_signed(client, patient, superuser):
-    items = {f"item_{n}": 2 for n in range(1, 10)} | {"item_9": 0}
-    response = client.post(
-        admin_url(Assessment, "add"),
-        {
-            "patient": patient.pk,
-            "instrument": "phq9",
-            "taken_at_0": "2026-11-25",
-            "taken_at_1": "10:00",
-            "difficulty": "",
-            **items,
-        },
-    )
-    assert response.status_code == 302
-    assessment = Assessment.objects.get()
-    assert (assessment.total, assessment.band) == (16, Assessment.Band.MODERATELY_SEVERE)
-    assert assessment.entered_by == superuser
-    assert assessment.source == Assessment.Source.STAFF
-
-
-def test_resolve_action_resolves_only_open_flags_and_records_who(client, superuser):
-    earlier = datetime.datetime(2026, 1, 5, tzinfo=UTC)
-    colleague = factories.UserFactory()
-    open_flags = factories.PatientFlagFactory.create_batch(2)
-    closed = factories.PatientFlagFactory(resolved_at=earlier, resolved_by=colleague)
-
-    response = client.post(
-        admin_url(PatientFlag, "changelist"),
-        {"action": "mark_resolved", "_selected_action": [flag.pk for flag in [*open_flags, closed]]},
-    )
-
-    assert response.status_code == 302
-    for flag in open_flags:
-        flag.refresh_from_db()
-        assert flag.resolved_at is not None
-        assert flag.resolved_by == superuser
-    closed.refresh_from_db()
-    assert (closed.resolved_at, closed.resolved_by) == (earlier, colleague)
-
-
-def test_resolving_a_flag_on_its_page_records_who(client, superuser):
-    flag = factories.PatientFlagFactory(raised_at=datetime.datetime(2026, 1, 5, tzinfo=UTC))
-    response = client.post(
-        admin_url(PatientFlag, "change", flag.pk),
-        {
-            "patient": flag.patient.pk,
-            "kind": flag.kind,
-            "detail": "",
-            "plan": "",
-            "raised_at_0": "2026-01-05",
-            "raised_at_1": "00:00",
-            "resolved_at_0": "2026-01-06",
-            "resolved_at_1": "09:00",
-            "resolved_by": "",
-            "resolution_note": "Booked for next week",
-        },
-    )
-    assert response.status_code == 302
-    flag.refresh_from_db()
-    assert flag.resolved_by == superuser

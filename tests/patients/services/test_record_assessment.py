@@ -1,3 +1,6 @@
+"""record_assessment: scores and stores a PHQ-9, refuses incomplete answers, and raises the
+safety and worsening flags, e-mailing the clinician once the assessment is committed."""
+
 import datetime
 
 import pytest
@@ -6,16 +9,10 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from patients.models import Assessment, MaintenancePlan, PatientFlag
-from patients.services import course_outcome, record_assessment
-from tests.factories import (
-    AssessmentFactory,
-    MaintenancePlanFactory,
-    PatientFactory,
-    TreatmentCourseFactory,
-    staff_user,
-)
+from patients.services import record_assessment
+from tests.factories import MaintenancePlanFactory, staff_user
+from tests.patients.services.helpers import phq
 
-UTC = datetime.UTC
 CALM = [0, 0, 0, 0, 0, 0, 0, 0, 0]
 
 
@@ -122,25 +119,3 @@ def test_a_high_total_during_maintenance_is_worsening_even_without_a_baseline(pa
 def test_scores_outside_maintenance_raise_no_worsening_flag(patient):
     record(patient, [3, 3, 3, 3, 3, 3, 0, 0, 0])
     assert not PatientFlag.objects.filter(kind=PatientFlag.Kind.WORSENING_SYMPTOMS).exists()
-
-
-def phq(patient, total, day):
-    items = {f"item_{n}": 0 for n in range(1, 10)}
-    for n in range(1, 9):
-        take = min(3, total)
-        items[f"item_{n}"] = take
-        total -= take
-    return AssessmentFactory(patient=patient, taken_at=datetime.datetime.combine(day, datetime.time(12), UTC), **items)
-
-
-def test_course_response_and_remission(db):
-    patient = PatientFactory()
-    course = TreatmentCourseFactory(patient=patient, start_date=datetime.date(2026, 9, 1))
-    history = [phq(patient, 20, datetime.date(2026, 8, 30)), phq(patient, 14, datetime.date(2026, 9, 20))]
-    outcome = course_outcome(course, history)
-    assert (outcome["baseline"].total, outcome["latest"].total) == (20, 14)
-    assert not outcome["response"] and not outcome["remission"]
-    history.append(phq(patient, 9, datetime.date(2026, 10, 10)))
-    assert course_outcome(course, history)["response"] and not course_outcome(course, history)["remission"]
-    history.append(phq(patient, 4, datetime.date(2026, 10, 30)))
-    assert course_outcome(course, history)["remission"]

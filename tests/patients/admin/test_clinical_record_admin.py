@@ -1,20 +1,17 @@
 """Clinical history in Django admin is not deleted by a click: a clinic admin discharges a
 patient, completes or discontinues a course, resolves a flag and corrects an assessment with a
 new one, but has no delete page, action or link for any of them (maintenance plans: see
-tests/scheduling/test_maintenance_plan_admin.py). Superusers still delete data entered in error."""
+tests/scheduling/admin/test_maintenance_plan_admin.py). Superusers still delete data entered in
+error."""
 
 import pytest
 from django.contrib.auth.models import Permission
-from django.urls import reverse
 
 from patients.models import Assessment, MaintenancePlan, OutreachAttempt, Patient, PatientFlag, TreatmentCourse
 from tests import factories
+from tests.admin_pages import admin_url
 
 GUARDED = [Patient, TreatmentCourse, Assessment, PatientFlag, OutreachAttempt]
-
-
-def admin_url(model, page, *args):
-    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{page}", args=args)
 
 
 @pytest.fixture

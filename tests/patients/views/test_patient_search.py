@@ -1,0 +1,43 @@
+"""The booking form's patient search: a fragment of at most ten active patients, exact MRN first."""
+
+from django.urls import reverse
+
+from tests.factories import PatientFactory
+
+
+def search(client, text):
+    return client.get(reverse("staff:patient-search"), {"q": text})
+
+
+def test_search_returns_a_fragment_of_active_patients_to_pick_from(desk_client, people):
+    response = search(desk_client, "ann")
+    page = response.content.decode()
+    assert "<html" not in page
+    assert page.lstrip().startswith('<div class="list-group" id="patient-results">')
+    assert f'data-select-patient="{people["ann"].pk}" data-label="Ann Smith (A1001)"' in page
+    assert "17 May 1980" in page
+    assert [patient.mrn for patient in response.context["patients"]] == ["A1002", "A1001"]
+    assert search(desk_client, "Cy Jones").context["patients"].count() == 0  # discharged
+
+
+def test_search_shows_at_most_ten_patients_in_one_query(desk_client, clinic, django_assert_num_queries):
+    PatientFactory.create_batch(12, home_clinic=clinic, last_name="Many")
+    with django_assert_num_queries(4):  # session, user, roles, the search
+        response = search(desk_client, "many")
+    assert response.content.decode().count("data-select-patient=") == 10
+
+
+def test_search_puts_an_exact_mrn_first_among_longer_ones(desk_client, clinic):
+    for n in range(12):
+        PatientFactory(mrn=f"X5{n:02d}", first_name="Aaron", home_clinic=clinic)
+    exact = PatientFactory(mrn="X5", first_name="Zed", home_clinic=clinic)
+    assert search(desk_client, "x5").context["patients"][0] == exact
+
+
+def test_search_asks_for_two_characters_before_looking(desk_client, people, django_assert_num_queries):
+    with django_assert_num_queries(3):  # session, user, roles
+        response = search(desk_client, "a")
+    page = response.content.decode()
+    assert "data-select-patient" not in page
+    assert "Type at least 2 characters" in page
+    assert "No active patient matches" in search(desk_client, "zz").content.decode()

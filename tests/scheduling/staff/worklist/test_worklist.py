@@ -1,0 +1,234 @@
+"""The "Needs attention" worklist: safety first, then the longest overdue, each row with what is
+needed to act; filters; a fixed number of queries; and the count in the navigation."""
+
+import datetime
+import itertools
+
+import pytest
+import time_machine
+from django.test import RequestFactory
+from django.urls import reverse
+
+from patients.models import OutreachAttempt
+from scheduling.services.plans import flag_overdue_patients
+from tests.factories import AppointmentFactory, ClinicFactory, PatientFactory, PatientFlagFactory, UserFactory
+from tests.scheduling.staff.worklist.helpers import (
+    MISSED,
+    NOW,
+    SAFETY,
+    TODAY,
+    UTC,
+    WORKLIST,
+    WORSENING,
+    at,
+    on_plan,
+    overdue_patient,
+    rows,
+)
+from tmsclinic.context_processors import roles as navigation_context
+
+pytestmark = pytest.mark.usefixtures("frozen")
+
+
+# --- The list ---------------------------------------------------------------------------------
+
+
+def test_safety_comes_first_then_the_longest_overdue(client, technician, open_clinic, protocol):
+    ten = overdue_patient(open_clinic, protocol, 10)
+    thirty = overdue_patient(open_clinic, protocol, 30)
+    not_yet_due = PatientFactory(home_clinic=open_clinic)
+    on_plan(not_yet_due, protocol, due_days_ago=-5)
+    worsening = PatientFlagFactory(patient=not_yet_due, kind=WORSENING)
+    missed = PatientFlagFactory(patient__home_clinic=open_clinic, kind=MISSED,
+                                raised_at=NOW - datetime.timedelta(days=40))
+    safety = PatientFlagFactory(patient__home_clinic=open_clinic, kind=SAFETY)
+    client.force_login(technician)
+    assert rows(client.get(WORKLIST)) == [safety.pk, thirty.pk, ten.pk, worsening.pk, missed.pk]
+
+
+def test_resolved_and_snoozed_flags_are_not_listed(client, technician, open_clinic):
+    shown = PatientFlagFactory(patient__home_clinic=open_clinic)
+    snooze_over = PatientFlagFactory(patient__home_clinic=open_clinic, snoozed_until=TODAY)
+    PatientFlagFactory(patient__home_clinic=open_clinic, snoozed_until=TODAY + datetime.timedelta(days=1))
+    PatientFlagFactory(patient__home_clinic=open_clinic, resolved_at=NOW)
+    client.force_login(technician)
+    assert sorted(rows(client.get(WORKLIST))) == sorted([shown.pk, snooze_over.pk])
+
+
+def test_a_snooze_ends_when_its_day_begins_in_the_patients_clinic(client, technician, open_clinic):
+    tomorrow = TODAY + datetime.timedelta(days=1)
+    tokyo = PatientFlagFactory(patient__home_clinic=ClinicFactory(time_zone="Asia/Tokyo"), snoozed_until=tomorrow)
+    PatientFlagFactory(patient__home_clinic=open_clinic, snoozed_until=tomorrow)
+    client.force_login(technician)
+    assert rows(client.get(WORKLIST)) == []  # 22:00 on the 2nd in Tokyo
+    with time_machine.travel(datetime.datetime(2026, 12, 2, 15, 30, tzinfo=UTC), tick=False):
+        response = client.get(WORKLIST)  # 00:30 on the 3rd in Tokyo, 10:30 on the 2nd in New York
+    assert rows(response) == [tokyo.pk]
+    assert response.context["attention_counts"]["total"] == 1
+
+
+def test_it_filters_by_home_clinic_and_kind(client, technician, open_clinic):
+    other = ClinicFactory(name="Lakeside TMS")
+    here_safety = PatientFlagFactory(patient__home_clinic=open_clinic, kind=SAFETY)
+    here_missed = PatientFlagFactory(patient__home_clinic=open_clinic, kind=MISSED)
+    there_safety = PatientFlagFactory(patient__home_clinic=other, kind=SAFETY)
+    client.force_login(technician)
+    assert rows(client.get(WORKLIST, {"clinic": other.pk})) == [there_safety.pk]
+    assert sorted(rows(client.get(WORKLIST, {"kind": SAFETY}))) == sorted([here_safety.pk, there_safety.pk])
+    assert rows(client.get(WORKLIST, {"clinic": open_clinic.pk, "kind": MISSED})) == [here_missed.pk]
+
+
+@pytest.mark.parametrize("query", [{"clinic": "abc"}, {"clinic": "99999"}, {"kind": "bogus"}, {"page": "x"},
+                                   {"clinic": "1\x00"}])
+def test_bad_filter_values_are_ignored(client, technician, open_clinic, query):
+    flags = [PatientFlagFactory(patient__home_clinic=open_clinic, kind=kind) for kind in (SAFETY, MISSED)]
+    client.force_login(technician)
+    response = client.get(WORKLIST, query)
+    assert response.status_code == 200
+    assert rows(response) == [flag.pk for flag in flags]
+
+
+def test_a_row_shows_everything_needed_to_act(client, front_desk, open_clinic, chair, protocol):
+    flag = overdue_patient(open_clinic, protocol, 30, first_name="Ada", last_name="Lovelace", phone="+12125550123",
+                           email="ada@patients.test", preferred_channel="sms", sms_consent=True,
+                           email_consent=False)
+    flag.detail = "Missed the December visit"
+    flag.save()
+    patient = flag.patient
+    plan = patient.maintenance_plans.get()
+    plan.template = None
+    plan.save()
+    AppointmentFactory(patient=patient, chair=chair, status="completed",
+                       starts_at=at(open_clinic, datetime.date(2026, 8, 14), 9))
+    AppointmentFactory(patient=patient, chair=chair, status="completed",
+                       starts_at=at(open_clinic, datetime.date(2026, 9, 20), 9))
+    AppointmentFactory(patient=patient, chair=chair, status="cancelled",
+                       starts_at=at(open_clinic, datetime.date(2026, 12, 3), 10))
+    later = AppointmentFactory(patient=patient, chair=chair, starts_at=at(open_clinic, datetime.date(2026, 12, 9), 17))
+    AppointmentFactory(patient=patient, chair=chair, starts_at=at(open_clinic, datetime.date(2026, 12, 15), 9))
+    OutreachAttempt.objects.create(flag=flag, channel="phone", outcome="no_answer", at=NOW - datetime.timedelta(days=2))
+    OutreachAttempt.objects.create(flag=flag, channel="sms", outcome="sent", note="Asked her to call back",
+                                   by=front_desk, at=NOW - datetime.timedelta(days=1))
+    client.force_login(front_desk)
+    page = client.get(WORKLIST).content.decode()
+    assert f'href="{reverse("staff:patient", args=[patient.uuid])}">Ada Lovelace</a>' in page
+    assert "Overdue maintenance" in page and "Missed the December visit" in page
+    assert "Own schedule" in page and "iTBS maintenance" in page
+    assert "20 Sep 2026" in page and "14 Aug 2026" not in page  # the last completed session
+    assert "2 Nov 2026" in page  # due
+    assert "<strong>30</strong>" in page  # days overdue
+    # The next live booking, in the clinic's time (22:00 UTC is 17:00 in New York).
+    assert f'href="{reverse("staff:appointment", args=[later.uuid])}">Wed 9 Dec 2026 17:00</a>' in page
+    assert "Prefers SMS" in page and "+12125550123 · SMS consented" in page
+    assert "ada@patients.test · e-mail not consented" in page
+    assert "SMS: Message sent" in page and "Asked her to call back" in page and "by frontdesk" in page
+    assert "Phone: No answer" not in page  # only the latest attempt
+
+
+def test_days_overdue_are_counted_on_the_clinics_calendar(client, technician, open_clinic, protocol):
+    overdue_patient(open_clinic, protocol, 30)
+    with time_machine.travel(datetime.datetime(2026, 12, 3, 4, 30, tzinfo=UTC), tick=False):  # 23:30 in New York
+        client.force_login(technician)
+        assert "<strong>30</strong>" in client.get(WORKLIST).content.decode()
+
+
+def test_an_empty_worklist_says_so(client, technician, db):
+    client.force_login(technician)
+    assert "No patient needs attention." in client.get(WORKLIST).content.decode()
+
+
+def test_the_worklist_makes_as_many_queries_for_thirty_flags_as_for_two(client, front_desk, open_clinic, chair,
+                                                                       protocol, django_assert_num_queries):
+    numbers = itertools.count()
+
+    def add(count):
+        for n in itertools.islice(numbers, count):
+            flag = overdue_patient(open_clinic, protocol, 10 + n)
+            AppointmentFactory(patient=flag.patient, chair=chair, status="completed",
+                               starts_at=NOW - datetime.timedelta(days=60, hours=n))
+            AppointmentFactory(patient=flag.patient, chair=chair, starts_at=NOW + datetime.timedelta(days=3, hours=n))
+            OutreachAttempt.objects.create(flag=flag, channel="phone", outcome="voicemail", by=front_desk)
+            PatientFlagFactory(patient=flag.patient, kind=SAFETY)
+
+    add(1)
+    client.force_login(front_desk)
+    # session, user, roles, clinics, count, flags, plans, outreach, navigation count
+    with django_assert_num_queries(9):
+        assert len(rows(client.get(WORKLIST))) == 2
+    add(14)
+    with django_assert_num_queries(9):
+        assert len(rows(client.get(WORKLIST))) == 30
+
+
+def test_actions_follow_the_role(client, technician, front_desk, clinician, open_clinic, protocol):
+    overdue = overdue_patient(open_clinic, protocol, 10)
+    worsening = PatientFlagFactory(patient=overdue.patient, kind=WORSENING)
+    PatientFlagFactory(patient=overdue.patient, kind=SAFETY)
+    reintroduce = reverse("staff:start-course", args=[overdue.patient.uuid]) + "?kind=reintroduction"
+
+    client.force_login(technician)
+    page = client.get(WORKLIST).content.decode()
+    assert page.count('data-testid="flag"') == 3
+    assert "Book next session" not in page and "Log outreach" not in page and "<summary>Resolve" not in page
+
+    client.force_login(front_desk)
+    page = client.get(WORKLIST).content.decode()
+    assert page.count("Book next session") == 3 and page.count("Log outreach") == 3
+    assert page.count("<summary>Snooze") == 2  # not the safety flag
+    assert page.count("<summary>Resolve") == 1  # only the overdue flag: the others are clinical
+    assert reintroduce not in page
+
+    client.force_login(clinician)
+    page = client.get(WORKLIST).content.decode()
+    assert page.count("<summary>Resolve") == 3
+    assert page.count(reintroduce) == 1
+    assert f'action="{reverse("staff:attention-resolve", args=[worsening.pk])}"' in page
+
+
+def test_every_staff_role_sees_the_worklist_and_a_portal_account_does_not(client, technician, patient):
+    client.force_login(technician)
+    assert client.get(WORKLIST).status_code == 200
+    client.force_login(UserFactory(username="portal"))
+    assert client.get(WORKLIST).status_code == 403
+
+
+# --- Navigation -------------------------------------------------------------------------------
+
+
+def test_the_navigation_counts_open_awake_flags_and_safety_apart(client, technician, open_clinic, protocol):
+    overdue_patient(open_clinic, protocol, 10)
+    PatientFlagFactory(patient__home_clinic=open_clinic, kind=SAFETY)
+    PatientFlagFactory(patient__home_clinic=open_clinic, kind=MISSED)
+    PatientFlagFactory(patient__home_clinic=open_clinic, kind=SAFETY, resolved_at=NOW)
+    PatientFlagFactory(patient__home_clinic=open_clinic, snoozed_until=TODAY + datetime.timedelta(days=3))
+    client.force_login(technician)
+    page = client.get(reverse("staff:today")).content.decode()
+    assert f'href="{WORKLIST}">Needs attention' in page
+    assert 'data-testid="attention-count">3<' in page
+    assert 'text-bg-danger" data-testid="safety-count">1<' in page
+
+
+def test_the_navigation_shows_no_badge_when_nothing_is_open(client, technician, db):
+    client.force_login(technician)
+    page = client.get(reverse("staff:today")).content.decode()
+    assert "Needs attention" in page and "attention-count" not in page and "safety-count" not in page
+
+
+def test_the_navigation_count_runs_when_flag_job_raised_flags(client, technician, open_clinic, protocol):
+    patient = PatientFactory(home_clinic=open_clinic)
+    on_plan(patient, protocol, due_days_ago=20)
+    flag_overdue_patients()
+    client.force_login(technician)
+    assert 'data-testid="attention-count">1<' in client.get(reverse("staff:today")).content.decode()
+
+
+def test_no_count_is_made_for_anyone_but_staff(db, django_assert_num_queries):
+    from django.contrib.auth.models import AnonymousUser
+
+    request = RequestFactory().get("/")
+    request.user = AnonymousUser()
+    with django_assert_num_queries(0):
+        assert "attention_counts" not in navigation_context(request)
+    request.user = UserFactory(username="portal")
+    with django_assert_num_queries(1):  # the roles, not the count
+        assert "attention_counts" not in navigation_context(request)
