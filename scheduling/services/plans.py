@@ -120,30 +120,37 @@ def why_not_end(plan):
     return None
 
 
+def _change_state(plan, why_not):
+    """Lock the plan's row and re-read its state, so two clinicians acting on one plan at once
+    are judged one after the other; raise PlanStateError when the state no longer allows it.
+    Call inside a transaction."""
+    state = MaintenancePlan.objects.select_for_update().values("status", "paused_until").get(pk=plan.pk)
+    plan.status, plan.paused_until = state["status"], state["paused_until"]
+    if reason := why_not(plan):
+        raise PlanStateError(reason)
+
+
 def pause_plan(plan, *, until=None):
     """Pause a plan (hospital stay, travel): nothing is due before ``until``; with no date
     it is paused until someone resumes it."""
-    if reason := why_not_pause(plan):
-        raise PlanStateError(reason)
     with transaction.atomic():
+        _change_state(plan, why_not_pause)
         plan.status, plan.paused_until = MaintenancePlan.Status.PAUSED, until
         plan.save(update_fields=["status", "paused_until"])
         return refresh_plan(plan)
 
 
 def resume_plan(plan):
-    if reason := why_not_resume(plan):
-        raise PlanStateError(reason)
     with transaction.atomic():
+        _change_state(plan, why_not_resume)
         plan.status = MaintenancePlan.Status.ACTIVE
         plan.save(update_fields=["status"])
         return refresh_plan(plan)
 
 
 def end_plan(plan, *, reason, on=None):
-    if refusal := why_not_end(plan):
-        raise PlanStateError(refusal)
     with transaction.atomic():
+        _change_state(plan, why_not_end)
         plan.status, plan.end_reason = MaintenancePlan.Status.ENDED, reason[:200]
         plan.ended_on = on or plan.patient.home_clinic.today()
         plan.save(update_fields=["status", "end_reason", "ended_on"])

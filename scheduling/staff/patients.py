@@ -128,8 +128,13 @@ def plan_pause(request, pk):
     form = PausePlanForm(request.POST if request.method == "POST" else None, clinic=plan.patient.home_clinic)
     if request.method == "POST" and form.is_valid():
         until = form.cleaned_data["until"]
-        services.pause_plan(plan, until=until)
-        messages.success(request, f"Plan paused until {until:%-d %b %Y}." if until else "Plan paused until resumed.")
+        try:
+            services.pause_plan(plan, until=until)
+        except services.PlanStateError as refusal:
+            messages.error(request, refusal.message)
+        else:
+            messages.success(request, f"Plan paused until {until:%-d %b %Y}." if until
+                             else "Plan paused until resumed.")
         return redirect("staff:patient", uuid=plan.patient.uuid)
     return _render_plan_action(request, plan, form, "pause")
 
@@ -156,7 +161,11 @@ def plan_end(request, pk):
         return redirect("staff:patient", uuid=plan.patient.uuid)
     form = EndPlanForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
-        services.end_plan(plan, reason=form.cleaned_data["reason"])
-        messages.success(request, "Plan ended.")
+        try:
+            services.end_plan(plan, reason=form.cleaned_data["reason"])
+        except services.PlanStateError as refusal:
+            messages.error(request, refusal.message)
+        else:
+            messages.success(request, "Plan ended.")
         return redirect("staff:patient", uuid=plan.patient.uuid)
     return _render_plan_action(request, plan, form, "end")

@@ -183,3 +183,33 @@ def test_ending_a_plan_needs_a_reason(client, clinician, patient, plan):
     assert flash(client.post(reverse("staff:plan-end", args=[plan.pk]), {"reason": "again"})) == [
         "This plan has already ended."
     ]
+
+
+@pytest.mark.parametrize("change", [
+    lambda plan: plans.pause_plan(plan, until=None),
+    lambda plan: plans.end_plan(plan, reason="Moved away"),
+], ids=["pause", "end"])
+def test_a_plan_ended_meanwhile_by_someone_else_is_not_changed_from_a_stale_copy(plan, change):
+    stale = MaintenancePlan.objects.get(pk=plan.pk)  # read before the other clinician acted
+    plans.end_plan(plan, reason="Discharged")
+    with pytest.raises(services.PlanStateError):
+        change(stale)
+    plan.refresh_from_db()
+    assert (plan.status, plan.end_reason, plan.paused_until) == ("ended", "Discharged", None)
+
+
+def test_a_pause_posted_after_someone_ended_the_plan_says_so_instead_of_failing(client, clinician, plan, monkeypatch):
+    client.force_login(clinician)
+    # The page was checked while the plan was live; another clinician ends it before the save.
+    real_pause = plans.pause_plan
+
+    def pause_after_someone_ended_it(plan, **kwargs):
+        plans.end_plan(MaintenancePlan.objects.get(pk=plan.pk), reason="Discharged")
+        return real_pause(plan, **kwargs)
+
+    monkeypatch.setattr(services, "pause_plan", pause_after_someone_ended_it)
+    response = client.post(reverse("staff:plan-pause", args=[plan.pk]), {"until": ""})
+    assert response.status_code == 302
+    assert flash(response) == ["This plan has ended; it cannot be paused."]
+    plan.refresh_from_db()
+    assert plan.status == "ended"
