@@ -35,7 +35,8 @@ run: $(STAMP)
 	@echo "  TMS Clinic is starting at  http://127.0.0.1:8000/"
 	@echo "  Staff logins (password: $(DEMO_PASSWORD)):"
 	@echo "    frontdesk, technician, clinician   — the staff pages"
-	@echo "    clinicadmin, admin                 — also http://127.0.0.1:8000/admin/"
+	@echo "    clinicadmin                        — http://127.0.0.1:8000/admin/ (clinics, staff, audit trail)"
+	@echo "    admin                              — superuser: everything"
 	@echo ""
 	$(BIN)/honcho start -f Procfile.dev
 

@@ -15,6 +15,8 @@ from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from tmsclinic.admin import WalledAdmin
+
 from .models import (
     ITEM_FIELDS,
     Assessment,
@@ -43,7 +45,7 @@ class DeletedBySuperusersOnly:
 
 
 @admin.register(Patient)
-class PatientAdmin(DeletedBySuperusersOnly, admin.ModelAdmin):
+class PatientAdmin(WalledAdmin, DeletedBySuperusersOnly, admin.ModelAdmin):
     """A patient who leaves care is discharged (the status field), not deleted: deleting takes
     their courses, plans, assessments and flags along."""
 
@@ -112,7 +114,7 @@ class CourseTemplateAdmin(admin.ModelAdmin):
 
 
 @admin.register(TreatmentCourse)
-class TreatmentCourseAdmin(DeletedBySuperusersOnly, admin.ModelAdmin):
+class TreatmentCourseAdmin(WalledAdmin, DeletedBySuperusersOnly, admin.ModelAdmin):
     list_display = ("patient", "kind", "protocol", "start_date", "planned_sessions", "status")
     list_filter = ("status", "kind", "protocol")
     search_fields = (*PATIENT_SEARCH_FIELDS, "prior_auth_number")
@@ -128,7 +130,7 @@ class TreatmentCourseAdmin(DeletedBySuperusersOnly, admin.ModelAdmin):
 
 
 @admin.register(Assessment)
-class AssessmentAdmin(DeletedBySuperusersOnly, admin.ModelAdmin):
+class AssessmentAdmin(WalledAdmin, DeletedBySuperusersOnly, admin.ModelAdmin):
     list_display = ("patient", "instrument", "total", "band", "item_9", "taken_at", "source")
     list_filter = ("band", "instrument", "source")
     list_select_related = ("patient",)
@@ -177,7 +179,7 @@ class FlagStatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(PatientFlag)
-class PatientFlagAdmin(DeletedBySuperusersOnly, admin.ModelAdmin):
+class PatientFlagAdmin(WalledAdmin, DeletedBySuperusersOnly, admin.ModelAdmin):
     list_display = ("patient", "kind", "raised_at", "resolved_at", "resolved_by")
     list_filter = (FlagStatusFilter, "kind")
     list_select_related = ("patient", "resolved_by")
@@ -219,7 +221,9 @@ class PlanTemplateAdmin(admin.ModelAdmin):
 
 
 @admin.register(OutreachAttempt)
-class OutreachAttemptAdmin(DeletedBySuperusersOnly, admin.ModelAdmin):
+class OutreachAttemptAdmin(WalledAdmin, DeletedBySuperusersOnly, admin.ModelAdmin):
+    clinic_field = "flag__patient__home_clinic"
+
     list_display = ("flag", "channel", "outcome", "by", "at")
     list_filter = ("channel", "outcome")
     search_fields = ("flag__patient__mrn", "flag__patient__last_name", "note")

@@ -8,6 +8,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from tmsclinic.inputs import OneLineField
 from tmsclinic.roles import CLINICIAN, role_members
 
 from .models import ITEM_FIELDS, PHQ9_ITEMS, Assessment, Patient
@@ -22,6 +23,11 @@ DIFFICULTY_QUESTION = (
 
 def duplicate_mrn_error(mrn):
     return ValidationError("A patient with MRN %(mrn)s already exists.", code="unique", params={"mrn": mrn})
+
+
+def _clinics():
+    # Reached through the relation because patients never imports scheduling.
+    return Patient._meta.get_field("home_clinic").related_model
 
 
 class PatientForm(forms.ModelForm):
@@ -50,13 +56,17 @@ class PatientForm(forms.ModelForm):
             "date_of_birth": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
         }
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         if self.instance._state.adding:
             # A new patient is always active; discharge happens on a later edit.
             del self.fields["status"]
+        # Only the user's clinics, and the clinicians who work at them.
+        clinics = _clinics().objects.visible_to(user)
+        self.fields["home_clinic"].queryset = clinics
         clinician = self.fields["primary_clinician"]
-        clinician.queryset = role_members(CLINICIAN).order_by("last_name", "first_name", "username")
+        clinician.queryset = (role_members(CLINICIAN).filter(clinic_memberships__clinic__in=clinics).distinct()
+                              .order_by("last_name", "first_name", "username"))
         clinician.label_from_instance = lambda user: user.get_full_name() or user.username
 
     def clean_mrn(self):
@@ -82,7 +92,7 @@ class PatientForm(forms.ModelForm):
 
 class PatientSearchForm(forms.Form):
     # A form even for one box: it refuses what the database cannot take (NUL characters).
-    q = forms.CharField(
+    q = OneLineField(
         label="Search",
         required=False,
         max_length=100,
@@ -96,11 +106,9 @@ class PatientFilterForm(PatientSearchForm):
     status = forms.ChoiceField(choices=[("", "Any status"), *Patient.Status.choices], required=False)
     clinic = forms.ModelChoiceField(label="Home clinic", queryset=None, required=False, empty_label="Any clinic")
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
-        # Reached through the relation because patients never imports scheduling.
-        clinics = Patient._meta.get_field("home_clinic").related_model
-        self.fields["clinic"].queryset = clinics.objects.all()
+        self.fields["clinic"].queryset = _clinics().objects.visible_to(user)
 
 
 class PHQ9Form(forms.Form):
@@ -125,3 +133,22 @@ class PHQ9Form(forms.Form):
     @property
     def items(self):
         return [self.cleaned_data[field] for field in ITEM_FIELDS]
+
+
+class BreakGlassForm(forms.Form):
+    """Opening a patient of another clinic: which one, and why, in words the audit keeps."""
+
+    mrn = OneLineField(label="MRN of the patient", max_length=32,
+                       error_messages={"required": "Give the patient's MRN."})
+    reason = forms.CharField(
+        label="Why you need this record now", min_length=10, max_length=500, widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Kept in the audit trail and sent to that clinic's administrators.",
+        error_messages={"required": "Say why you need this record.",
+                        "min_length": "Say why in a sentence (at least 10 characters)."},
+    )
+
+    def clean_reason(self):
+        reason = self.cleaned_data["reason"].strip()
+        if len(reason) < 10:
+            raise forms.ValidationError("Say why in a sentence (at least 10 characters).")
+        return reason

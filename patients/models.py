@@ -12,6 +12,9 @@ from django.db.models import Q
 from django.utils import timezone
 from phonenumber_field.modelfields import PhoneNumberField
 
+from tmsclinic.inputs import FREE_TEXT_MAX_LENGTH, validate_date_in_range, validate_one_line
+from tmsclinic.roles import clinics_of
+
 PHQ9_ITEMS = (
     "Little interest or pleasure in doing things",
     "Feeling down, depressed, or hopeless",
@@ -35,6 +38,25 @@ class PatientQuerySet(models.QuerySet):
         flagged no more."""
         return self.filter(status=Patient.Status.ACTIVE)
 
+    def visible_to(self, user, *, also=()):
+        """The clinic wall: patients whose home clinic is one of the user's clinics, or who have
+        an appointment at one of them; ``also`` adds patients opened by break-glass. Everyone
+        for a superuser, no one for an account without clinics."""
+        clinic_ids = clinics_of(user)
+        if clinic_ids is None:
+            return self
+        booked_there = Patient.objects.filter(appointments__clinic_id__in=clinic_ids).values("pk")
+        return self.filter(Q(home_clinic_id__in=clinic_ids) | Q(pk__in=booked_there) | Q(pk__in=list(also)))
+
+
+class OfPatientQuerySet(models.QuerySet):
+    """Records that belong to a patient see the same wall as the patient."""
+
+    def visible_to(self, user, *, also=()):
+        if clinics_of(user) is None:
+            return self
+        return self.filter(patient__in=Patient.objects.visible_to(user, also=also))
+
 
 class Patient(models.Model):
     class Status(models.TextChoices):
@@ -47,10 +69,11 @@ class Patient(models.Model):
 
     # The only identifier that appears in URLs: integer keys are guessable.
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    mrn = models.CharField("MRN", max_length=32, unique=True, help_text="Medical record number")
-    first_name = models.CharField(max_length=100)
-    last_name = models.CharField(max_length=100)
-    date_of_birth = models.DateField()
+    mrn = models.CharField("MRN", max_length=32, unique=True, help_text="Medical record number",
+                           validators=[validate_one_line])
+    first_name = models.CharField(max_length=100, validators=[validate_one_line])
+    last_name = models.CharField(max_length=100, validators=[validate_one_line])
+    date_of_birth = models.DateField(validators=[validate_date_in_range])
     email = models.EmailField(blank=True)
     phone = PhoneNumberField(blank=True, help_text="Stored in international (E.164) form")
     home_clinic = models.ForeignKey(
@@ -60,9 +83,9 @@ class Patient(models.Model):
         max_length=8, choices=Channel.choices, default=Channel.EMAIL
     )
     email_consent = models.BooleanField(default=False)
-    email_consent_at = models.DateTimeField(null=True, blank=True)
+    email_consent_at = models.DateTimeField(null=True, blank=True, validators=[validate_date_in_range])
     sms_consent = models.BooleanField(default=False)
-    sms_consent_at = models.DateTimeField(null=True, blank=True)
+    sms_consent_at = models.DateTimeField(null=True, blank=True, validators=[validate_date_in_range])
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -120,9 +143,9 @@ class Protocol(models.Model):
         DEEP_TMS = "deep_tms", "Deep TMS"
         OTHER = "other", "Other"
 
-    name = models.CharField(max_length=100, unique=True)
+    name = models.CharField(max_length=100, unique=True, validators=[validate_one_line])
     pattern = models.CharField(max_length=16, choices=Pattern.choices)
-    target = models.CharField(max_length=100, default="Left DLPFC")
+    target = models.CharField(max_length=100, default="Left DLPFC", validators=[validate_one_line])
     pulses_per_session = models.PositiveIntegerField()
     session_minutes = models.PositiveSmallIntegerField(validators=[MinValueValidator(1)])
     chair_minutes = models.PositiveSmallIntegerField(
@@ -171,11 +194,11 @@ def validate_weekly_days(value):
 class CourseTemplate(models.Model):
     """How an acute course is laid out week by week; editable by clinic admins."""
 
-    name = models.CharField(max_length=100, unique=True)
+    name = models.CharField(max_length=100, unique=True, validators=[validate_one_line])
     weekly_days = models.CharField(
         max_length=100,
         default="5,5,5,5,5,5,3,2,1",
-        validators=[validate_weekly_days],
+        validators=[validate_weekly_days, validate_one_line],
         help_text="Treatment days in each week, e.g. 5,5,5,5,5,5,3,2,1: 30 daily sessions over 6 weeks, "
         "then a 3-week taper. Accelerated protocols book their sessions per day on each of these days.",
     )
@@ -214,9 +237,10 @@ class TreatmentCourse(models.Model):
         DISCONTINUED = "discontinued", "Discontinued"
 
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="courses")
+
     protocol = models.ForeignKey(Protocol, on_delete=models.PROTECT, related_name="courses")
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.ACUTE)
-    start_date = models.DateField()
+    start_date = models.DateField(validators=[validate_date_in_range])
     # 36 = 30 daily sessions over 6 weeks + 6 taper sessions over 3 weeks (CLINICAL.md).
     planned_sessions = models.PositiveSmallIntegerField(default=36)
     motor_threshold = models.PositiveSmallIntegerField(
@@ -226,10 +250,13 @@ class TreatmentCourse(models.Model):
         help_text="Resting motor threshold, % of machine output",
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
-    prior_auth_number = models.CharField("prior authorisation number", max_length=64, blank=True)
+    prior_auth_number = models.CharField("prior authorisation number", max_length=64, blank=True,
+                                         validators=[validate_one_line])
     authorised_sessions = models.PositiveSmallIntegerField(null=True, blank=True)
-    ended_on = models.DateField(null=True, blank=True)
+    ended_on = models.DateField(null=True, blank=True, validators=[validate_date_in_range])
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = OfPatientQuerySet.as_manager()
 
     class Meta:
         ordering = ["-start_date"]
@@ -241,7 +268,7 @@ class TreatmentCourse(models.Model):
 class PlanTemplate(models.Model):
     """A maintenance schedule clinics reuse; its phases are copied into each patient's plan."""
 
-    name = models.CharField(max_length=100, unique=True)
+    name = models.CharField(max_length=100, unique=True, validators=[validate_one_line])
     grace_days = models.PositiveSmallIntegerField(default=7)
 
     class Meta:
@@ -271,7 +298,7 @@ class PlanTemplatePhase(models.Model):
         return f"every {self.interval_days} days {times}"
 
 
-class MaintenancePlanQuerySet(models.QuerySet):
+class MaintenancePlanQuerySet(OfPatientQuerySet):
     def active(self):
         """Plans whose visits fall due now."""
         return self.filter(status=MaintenancePlan.Status.ACTIVE)
@@ -302,13 +329,13 @@ class MaintenancePlan(models.Model):
         PlanTemplate, on_delete=models.SET_NULL, null=True, blank=True, related_name="plans"
     )
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE)
-    started_on = models.DateField()
+    started_on = models.DateField(validators=[validate_date_in_range])
     grace_days = models.PositiveSmallIntegerField(
         default=7, help_text="Days after the due date before the patient counts as overdue"
     )
-    paused_until = models.DateField(null=True, blank=True)
-    ended_on = models.DateField(null=True, blank=True)
-    end_reason = models.CharField(max_length=200, blank=True)
+    paused_until = models.DateField(null=True, blank=True, validators=[validate_date_in_range])
+    ended_on = models.DateField(null=True, blank=True, validators=[validate_date_in_range])
+    end_reason = models.CharField(max_length=200, blank=True, validators=[validate_one_line])
     # Stored, not computed on read, so the overdue job is one indexed query
     # (healthchecks' Check.alert_after). Recomputed by every write that changes them.
     next_due_on = models.DateField(null=True, blank=True, editable=False)
@@ -492,6 +519,7 @@ class Assessment(models.Model):
                    (5, Band.MILD), (0, Band.MINIMAL))
 
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="assessments")
+
     instrument = models.CharField(max_length=8, choices=Instrument.choices, default=Instrument.PHQ9)
     item_1 = _item_field(1)
     item_2 = _item_field(2)
@@ -507,7 +535,7 @@ class Assessment(models.Model):
     )
     total = models.PositiveSmallIntegerField(editable=False)
     band = models.CharField(max_length=20, choices=Band.choices, editable=False)
-    taken_at = models.DateTimeField(default=timezone.now)
+    taken_at = models.DateTimeField(default=timezone.now, validators=[validate_date_in_range])
     source = models.CharField(max_length=8, choices=Source.choices, default=Source.STAFF)
     entered_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -516,6 +544,8 @@ class Assessment(models.Model):
         blank=True,
         related_name="+",
     )
+
+    objects = OfPatientQuerySet.as_manager()
 
     class Meta:
         ordering = ["-taken_at"]
@@ -562,7 +592,7 @@ class Assessment(models.Model):
         return (self.item_9 or 0) > 0
 
 
-class PatientFlagQuerySet(models.QuerySet):
+class PatientFlagQuerySet(OfPatientQuerySet):
     def open(self):
         return self.filter(resolved_at__isnull=True)
 
@@ -576,12 +606,12 @@ class PatientFlag(models.Model):
 
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="flags")
     kind = models.CharField(max_length=24, choices=Kind.choices)
-    detail = models.TextField(blank=True)
+    detail = models.TextField(blank=True, max_length=FREE_TEXT_MAX_LENGTH)
     plan = models.ForeignKey(
         MaintenancePlan, on_delete=models.SET_NULL, null=True, blank=True, related_name="flags"
     )
-    raised_at = models.DateTimeField(default=timezone.now)
-    resolved_at = models.DateTimeField(null=True, blank=True)
+    raised_at = models.DateTimeField(default=timezone.now, validators=[validate_date_in_range])
+    resolved_at = models.DateTimeField(null=True, blank=True, validators=[validate_date_in_range])
     resolved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -590,15 +620,16 @@ class PatientFlag(models.Model):
         related_name="+",
         help_text="Empty on a resolved flag means the system resolved it",
     )
-    resolution_note = models.TextField(blank=True)
+    resolution_note = models.TextField(blank=True, max_length=FREE_TEXT_MAX_LENGTH)
     # For an overdue flag: the due date it is about, so that a flag staff resolved is not
     # raised again for the same missed visit.
-    due_on = models.DateField(null=True, blank=True)
+    due_on = models.DateField(null=True, blank=True, validators=[validate_date_in_range])
     snoozed_until = models.DateField(
-        null=True, blank=True, help_text="Hidden from the worklist until this day"
+        null=True, blank=True, help_text="Hidden from the worklist until this day",
+        validators=[validate_date_in_range],
     )
     # Set when the flag went out in a clinician's daily digest, so it goes out once.
-    digested_at = models.DateTimeField(null=True, blank=True)
+    digested_at = models.DateTimeField(null=True, blank=True, validators=[validate_date_in_range])
 
     objects = PatientFlagQuerySet.as_manager()
 
@@ -654,9 +685,9 @@ class OutreachAttempt(models.Model):
     flag = models.ForeignKey(PatientFlag, on_delete=models.CASCADE, related_name="outreach")
     channel = models.CharField(max_length=8, choices=Channel.choices)
     outcome = models.CharField(max_length=16, choices=Outcome.choices)
-    note = models.TextField(blank=True)
+    note = models.TextField(blank=True, max_length=FREE_TEXT_MAX_LENGTH)
     by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
-    at = models.DateTimeField(default=timezone.now)
+    at = models.DateTimeField(default=timezone.now, validators=[validate_date_in_range])
 
     class Meta:
         ordering = ["-at"]

@@ -97,7 +97,7 @@ class CohortRow(NamedTuple):
         return "lapsed" if self.lapsed else "on_schedule"
 
 
-def relapse_cohort(*, clinic, started_by, today):
+def relapse_cohort(*, clinics=None, started_by, today):
     """Each patient whose first maintenance plan started on or before ``started_by``, with
     whether that plan ever had an overdue flag (lapsed), and the first relapse after its
     start: a worsening-symptoms flag or a reintroduction course. Without one, follow-up is
@@ -119,8 +119,8 @@ def relapse_cohort(*, clinic, started_by, today):
         )
         .order_by("started_on", "pk")
     )
-    if clinic is not None:
-        plans = plans.filter(patient__home_clinic=clinic)
+    if clinics is not None:  # the patients of these home clinics; None: every clinic's
+        plans = plans.filter(patient__home_clinic__in=clinics)
     rows = []
     for plan in plans.values("patient__mrn", "patient__home_clinic__name", "patient__home_clinic__time_zone",
                              "started_on", "ended_on", "lapsed", "worsened_at", "reintroduced_on"):

@@ -11,8 +11,9 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from tmsclinic import audit
 from tmsclinic.links import absolute_url
-from tmsclinic.roles import CLINICIAN, role_members
+from tmsclinic.roles import CLINIC_ADMIN, CLINICIAN, role_members
 
 from .models import ITEM_FIELDS, Assessment, Patient, PatientFlag
 from .outcomes import course_outcome
@@ -82,11 +83,17 @@ def snooze_flag(flag, *, until):
     return PatientFlag.objects.open().filter(pk=flag.pk).update(snoozed_until=until) == 1
 
 
+def _members_of(role, clinic_id):
+    """The e-mail addresses of the active holders of ``role`` at a clinic."""
+    return list(role_members(role).filter(is_active=True, clinic_memberships__clinic_id=clinic_id)
+                .exclude(email="").values_list("email", flat=True).distinct())
+
+
 def _clinicians_to_alert(patient):
     if patient.primary_clinician_id and patient.primary_clinician.email:
         return [patient.primary_clinician.email]
-    # No named clinician: every clinician hears about it rather than nobody.
-    return list(role_members(CLINICIAN).filter(is_active=True).exclude(email="").values_list("email", flat=True))
+    # No named clinician: every clinician of the patient's clinic hears about it rather than nobody.
+    return _members_of(CLINICIAN, patient.home_clinic_id)
 
 
 def _send_safety_alert(patient_pk):
@@ -146,3 +153,36 @@ def record_assessment(*, patient, items, source, by=None, difficulty=None, taken
         if reason:
             raise_flag(patient=patient, kind=PatientFlag.Kind.WORSENING_SYMPTOMS, detail=reason, plan=plan)
     return assessment
+
+
+# --- Break-glass ------------------------------------------------------------------------------
+
+
+def break_glass(*, patient, by, reason, request=None):
+    """A clinician opens a patient of another clinic in an emergency: the reason is kept in the
+    audit trail, and the patient's clinic admins are told by e-mail (without clinical detail)."""
+    with transaction.atomic():
+        audit.record("break_glass", request=request, user=by, patient=patient, detail=reason)
+        transaction.on_commit(lambda: _send_break_glass_notice(patient.pk, by.get_username(), reason))
+
+
+def _send_break_glass_notice(patient_pk, username, reason):
+    patient = Patient.objects.select_related("home_clinic").get(pk=patient_pk)
+    recipients = _members_of(CLINIC_ADMIN, patient.home_clinic_id)
+    if not recipients:
+        log.error("break-glass on patient %s: no clinic admin of %s has an e-mail address", patient_pk,
+                  patient.home_clinic)
+        return
+    trail = absolute_url(reverse("admin:tmsclinic_auditevent_changelist") + "?action__exact=break_glass")
+    # No patient identifier in the e-mail: the audit trail (behind a login) names the patient.
+    send_mail(
+        subject=f"TMS Clinic: break-glass access at {patient.home_clinic.name}",
+        message=(
+            f"{username} opened the record of one of {patient.home_clinic.name}'s patients from outside the "
+            f"clinic, giving this reason:\n\n{reason}\n\nThe audit trail names the patient and lists what "
+            f"was opened:\n{trail}\n\nIf this was not expected, talk to them and to your privacy officer."
+        ),
+        from_email=None,
+        recipient_list=recipients,
+    )
+

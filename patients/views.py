@@ -7,13 +7,23 @@ from django.core.paginator import Paginator
 from django.db import IntegrityError, transaction
 from django.db.models import Case, Q, Value, When
 from django.db.models.functions import Concat
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from tmsclinic.roles import EDIT_PATIENTS, RECORD_PHQ9, SEE_PATIENTS, staff_required
+from tmsclinic.roles import BREAK_GLASS, EDIT_PATIENTS, RECORD_PHQ9, SEE_PATIENTS, staff_required
 
-from .forms import PHQ9_QUESTION, PatientFilterForm, PatientForm, PatientSearchForm, PHQ9Form, duplicate_mrn_error
+from . import services
+from .forms import (
+    PHQ9_QUESTION,
+    BreakGlassForm,
+    PatientFilterForm,
+    PatientForm,
+    PatientSearchForm,
+    PHQ9Form,
+    duplicate_mrn_error,
+)
 from .models import Assessment, Patient
+from .selectors import BREAK_GLASS_SESSION_KEY, opened_by_break_glass, patient_for, walled
 from .services import record_assessment
 
 PAGE_SIZE = 50
@@ -37,11 +47,11 @@ def matching(patients, text):
 
 @staff_required(SEE_PATIENTS)
 def patient_list(request):
-    filters = PatientFilterForm(request.GET)
+    filters = PatientFilterForm(request.GET, user=request.user)
     # An invalid filter shows its error and is ignored; the valid ones still apply.
     filters.is_valid()
     wanted = filters.cleaned_data
-    patients = matching(Patient.objects.select_related("home_clinic"), wanted.get("q", ""))
+    patients = matching(walled(request, Patient.objects.select_related("home_clinic")), wanted.get("q", ""))
     if wanted.get("status"):
         patients = patients.filter(status=wanted["status"])
     if wanted.get("clinic"):
@@ -58,7 +68,7 @@ def patient_search(request):
     too_short = len(text) < SEARCH_MIN_CHARS
     patients = []
     if not too_short:
-        patients = matching(Patient.objects.active(), text)[:SEARCH_LIMIT]
+        patients = matching(walled(request, Patient.objects.active()), text)[:SEARCH_LIMIT]
     return render(
         request,
         "staff/patients/search_results.html",
@@ -73,7 +83,7 @@ def patient_new(request):
 
 @staff_required(EDIT_PATIENTS)
 def patient_edit(request, uuid):
-    patient = get_object_or_404(Patient, uuid=uuid)
+    patient = patient_for(request, uuid, related=())
     # The title is fixed now: a form that fails validation has already changed the instance.
     return _patient_form(request, patient, title=f"Edit {patient.full_name}")
 
@@ -81,12 +91,12 @@ def patient_edit(request, uuid):
 def _patient_form(request, patient, *, title):
     adding = patient._state.adding
     if request.method == "POST":
-        form = PatientForm(request.POST, instance=patient)
+        form = PatientForm(request.POST, instance=patient, user=request.user)
         if form.is_valid() and _save(form):
             messages.success(request, f"{'Added' if adding else 'Saved'} {form.instance}.")
             return redirect("staff:patient", form.instance.uuid)
     else:
-        form = PatientForm(instance=patient)
+        form = PatientForm(instance=patient, user=request.user)
     return render(
         request,
         "staff/patients/form.html",
@@ -112,7 +122,7 @@ def _save(form):
 @staff_required(RECORD_PHQ9)
 @require_http_methods(["GET", "POST"])
 def phq9(request, uuid):
-    person = get_object_or_404(Patient.objects.select_related("primary_clinician"), uuid=uuid)
+    person = patient_for(request, uuid, related=("primary_clinician",))
     form = PHQ9Form(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         assessment = record_assessment(
@@ -131,3 +141,25 @@ def phq9(request, uuid):
         return redirect("staff:patient", uuid=person.uuid)
     return render(request, "staff/outcomes/phq9.html", {"patient": person, "form": form, "question": PHQ9_QUESTION},
                   status=400 if form.is_bound else 200)
+
+
+@staff_required(BREAK_GLASS)
+@require_http_methods(["GET", "POST"])
+def break_glass(request):
+    """Open a patient of another clinic for this session, after a written reason."""
+    form = BreakGlassForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        person = Patient.objects.filter(mrn=form.cleaned_data["mrn"]).first()
+        if person is None:
+            form.add_error("mrn", "No patient has this MRN.")
+        elif walled(request, Patient.objects.filter(pk=person.pk)).exists():
+            messages.info(request, f"{person.full_name} is a patient of your clinics: no break-glass needed.")
+            return redirect("staff:patient", person.uuid)
+        else:
+            services.break_glass(patient=person, by=request.user, reason=form.cleaned_data["reason"], request=request)
+            request.session[BREAK_GLASS_SESSION_KEY] = [*opened_by_break_glass(request), person.pk]
+            messages.warning(request, f"Break-glass: you can open {person.full_name}'s record until you sign out. "
+                                      f"{person.home_clinic.name}'s administrators have been told.")
+            return redirect("staff:patient", person.uuid)
+    return render(request, "staff/patients/break_glass.html", {"form": form}, status=400 if form.errors else 200)
+

@@ -11,6 +11,10 @@ from collections import Counter
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.template.response import TemplateResponse
@@ -19,10 +23,22 @@ from django.utils.html import format_html
 
 from patients.admin import PATIENT_SEARCH_FIELDS, DeletedBySuperusersOnly
 from patients.models import MaintenancePhase, MaintenancePlan
-from tmsclinic.roles import BOOK, may
+from tmsclinic.admin import WalledAdmin
+from tmsclinic.inputs import validate_one_line
+from tmsclinic.roles import BOOK, STAFF_ROLES, clinics_of, may
 
 from . import services
-from .models import Appointment, Chair, Clinic, Closure, JobMark, OpeningHours, Reminder, SessionRecord
+from .models import (
+    Appointment,
+    Chair,
+    Clinic,
+    ClinicMembership,
+    Closure,
+    JobMark,
+    OpeningHours,
+    Reminder,
+    SessionRecord,
+)
 from .services import reminders
 from .services.plans import end_plan, forget_missed_appointments_mark, refresh_plan
 from .staff.forms import CancelForm, EndPlanForm
@@ -83,7 +99,9 @@ class ClosureInline(admin.TabularInline):
 
 
 @admin.register(Clinic)
-class ClinicAdmin(admin.ModelAdmin):
+class ClinicAdmin(WalledAdmin, admin.ModelAdmin):
+    clinic_field = "pk"
+
     form = ClinicForm
     list_display = ("name", "time_zone", "phone")
     search_fields = ("name",)
@@ -91,7 +109,9 @@ class ClinicAdmin(admin.ModelAdmin):
 
 
 @admin.register(Chair)
-class ChairAdmin(admin.ModelAdmin):
+class ChairAdmin(WalledAdmin, admin.ModelAdmin):
+    clinic_field = "clinic"
+
     list_display = ("name", "clinic", "device_model", "coil", "active")
     list_filter = ("active", "clinic")
     search_fields = ("name", "clinic__name", "device_model")
@@ -102,14 +122,18 @@ class ChairAdmin(admin.ModelAdmin):
 
 
 @admin.register(OpeningHours)
-class OpeningHoursAdmin(admin.ModelAdmin):
+class OpeningHoursAdmin(WalledAdmin, admin.ModelAdmin):
+    clinic_field = "clinic"
+
     list_display = ("clinic", "weekday", "opens_at", "closes_at")
     list_filter = ("clinic", "weekday")
     list_select_related = ("clinic",)
 
 
 @admin.register(Closure)
-class ClosureAdmin(admin.ModelAdmin):
+class ClosureAdmin(WalledAdmin, admin.ModelAdmin):
+    clinic_field = "clinic"
+
     list_display = ("clinic", "starts_on", "ends_on", "reason")
     list_filter = ("clinic",)
     list_select_related = ("clinic",)
@@ -117,7 +141,7 @@ class ClosureAdmin(admin.ModelAdmin):
 
 
 @admin.register(Appointment)
-class AppointmentAdmin(admin.ModelAdmin):
+class AppointmentAdmin(WalledAdmin, admin.ModelAdmin):
     """Appointments are looked up here, not booked or moved: scheduling.services takes the
     chair lock, arms and disarms reminders and recomputes the maintenance plan, and a plain
     model save would skip all three. So only the technician is edited on the form; the status
@@ -132,7 +156,8 @@ class AppointmentAdmin(admin.ModelAdmin):
         "staff_page", "clinic_local_time",
         "patient", "kind", "clinic", "chair", "course", "plan",
         "starts_at", "ends_at",
-        "status", "confirmed_at", "checked_in_at", "cancelled_at", "cancel_reason",
+        "status", "confirmed_at", "checked_in_at", "cancelled_at", "cancelled_by", "cancel_reason",
+        "marked_no_show_at", "marked_no_show_by",
         "booked_via", "booked_by", "uuid", "created_at", "updated_at",
         "authorisation_override_by", "authorisation_override_note",
     )
@@ -147,7 +172,8 @@ class AppointmentAdmin(admin.ModelAdmin):
         }),
         ("Time", {"fields": ("starts_at", "ends_at", "clinic_local_time"),
                   "description": "In UTC. The clinic's own time is shown under “Clinic local time”."}),
-        ("Status", {"fields": ("status", "confirmed_at", "checked_in_at", "cancelled_at", "cancel_reason")}),
+        ("Status", {"fields": ("status", "confirmed_at", "checked_in_at", "cancelled_at", "cancelled_by",
+                               "cancel_reason", "marked_no_show_at", "marked_no_show_by")}),
         ("Booking", {"fields": ("booked_via", "booked_by", "uuid", "created_at", "updated_at")}),
         (
             "Beyond the authorised sessions",
@@ -257,7 +283,9 @@ class NotDeletedOnItsOwn:
 
 
 @admin.register(SessionRecord)
-class SessionRecordAdmin(NotDeletedOnItsOwn, admin.ModelAdmin):
+class SessionRecordAdmin(WalledAdmin, NotDeletedOnItsOwn, admin.ModelAdmin):
+    clinic_field = "appointment__clinic"
+
     """A session record is written by complete_appointment, which completes the appointment and
     moves the maintenance plan in the same transaction; one added here, or moved to another
     appointment, would leave the appointment booked, the plan's due date and the course's count
@@ -297,7 +325,9 @@ class SessionRecordAdmin(NotDeletedOnItsOwn, admin.ModelAdmin):
 
 
 @admin.register(Reminder)
-class ReminderAdmin(NotDeletedOnItsOwn, admin.ModelAdmin):
+class ReminderAdmin(WalledAdmin, NotDeletedOnItsOwn, admin.ModelAdmin):
+    clinic_field = ("appointment__clinic", "plan__patient__home_clinic")
+
     """The outbox is written by booking, cancelling and the nudge job, and sent by claim: a row
     added or edited here (status, time, channel) could go out twice or never. So reminders are
     read-only here, and the Resend action, which obeys the sending rules, is the one way to send
@@ -349,7 +379,7 @@ class MaintenancePhaseInline(admin.TabularInline):
 
 
 @admin.register(MaintenancePlan)
-class MaintenancePlanAdmin(DeletedBySuperusersOnly, admin.ModelAdmin):
+class MaintenancePlanAdmin(WalledAdmin, DeletedBySuperusersOnly, admin.ModelAdmin):
     """A plan that stops is ended, with a reason, through the End action (scheduling.services.plans'
     end_plan, as on the staff page): its visits, flags and nudges stay, and the outcomes report
     keeps the patient's maintenance. Deleting would take all that along, so only superusers
@@ -424,3 +454,125 @@ class JobMarkAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+# --- Staff accounts and their clinics ----------------------------------------------------------
+
+
+class ClinicMembershipInline(admin.TabularInline):
+    model = ClinicMembership
+    extra = 0
+    autocomplete_fields = ("clinic",)
+
+    def get_queryset(self, request):
+        # A clinic admin sees and edits only memberships of their own clinics.
+        queryset = super().get_queryset(request).select_related("clinic")
+        clinic_ids = clinics_of(request.user)
+        return queryset if clinic_ids is None else queryset.filter(clinic_id__in=clinic_ids)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "clinic":
+            kwargs["queryset"] = Clinic.objects.visible_to(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+@admin.register(ClinicMembership)
+class ClinicMembershipAdmin(WalledAdmin, admin.ModelAdmin):
+    clinic_field = "clinic"
+    list_display = ("user", "clinic", "is_home")
+    list_filter = ("clinic",)
+    list_select_related = ("user", "clinic")
+    search_fields = ("user__username", "user__first_name", "user__last_name", "clinic__name")
+    autocomplete_fields = ("user", "clinic")
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "user" and not request.user.is_superuser:
+            kwargs["queryset"] = StaffUserAdmin.colleagues(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+User = get_user_model()
+admin.site.unregister(User)
+
+
+class OneLineNames:
+    """Names on an account are single lines: no control characters or line breaks."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("username", "first_name", "last_name", "email"):
+            if name in self.fields:
+                self.fields[name].validators.append(validate_one_line)
+
+
+class StaffUserChangeForm(OneLineNames, UserChangeForm):
+    pass
+
+
+class StaffUserCreationForm(OneLineNames, AdminUserCreationForm):
+    pass
+
+
+@admin.register(User)
+class StaffUserAdmin(UserAdmin):
+    """Staff accounts. A superuser sees Django's whole form; anyone else (a clinic admin) sees
+    only their own clinics' staff, never a superuser, and can set no more than a name, an
+    e-mail address, whether the account is active and may open admin, its roles (the four staff
+    roles, never raw permissions) and its clinics (among their own). Nobody but a superuser
+    changes their own roles, and only a superuser deletes an account."""
+
+    inlines = [ClinicMembershipInline]
+    form = StaffUserChangeForm
+    add_form = StaffUserCreationForm
+    list_display = ("username", "first_name", "last_name", "email", "is_active", "is_staff", "roles")
+    LIMITED_FIELDSETS = (
+        (None, {"fields": ("username", "password")}),
+        ("Personal info", {"fields": ("first_name", "last_name", "email")}),
+        ("Access", {"fields": ("is_active", "is_staff", "groups")}),
+    )
+
+    @staticmethod
+    def colleagues(user):
+        """The accounts a non-superuser may manage: members of their clinics, not superusers."""
+        clinic_ids = clinics_of(user)
+        if clinic_ids is None:
+            return User.objects.all()
+        return User.objects.filter(clinic_memberships__clinic_id__in=clinic_ids, is_superuser=False).distinct()
+
+    @admin.display(description="Roles")
+    def roles(self, user):
+        return ", ".join(group.name for group in user.groups.all())
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request).prefetch_related("groups")
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(pk__in=self.colleagues(request.user).values("pk"))
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None or request.user.is_superuser:
+            return super().get_fieldsets(request, obj)
+        return self.LIMITED_FIELDSETS
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if obj is not None and obj == request.user and not request.user.is_superuser:
+            readonly += ["groups", "is_staff", "is_active"]  # no one raises their own access
+        return readonly
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "groups" and not request.user.is_superuser:
+            kwargs["queryset"] = Group.objects.filter(name__in=STAFF_ROLES)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def has_delete_permission(self, request, obj=None):
+        # Accounts are deactivated, not deleted: their names stay on the records they signed.
+        return request.user.is_superuser and super().has_delete_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if not change and not request.user.is_superuser:
+            # A new account starts at its creator's home clinic, so its creator can go on to it.
+            home = Clinic.objects.visible_to(request.user).first()
+            if home is not None:
+                ClinicMembership.objects.get_or_create(user=obj, clinic=home, defaults={"is_home": True})

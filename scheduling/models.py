@@ -8,9 +8,13 @@ from django.conf import settings
 from django.contrib.postgres.fields import RangeBoundary, RangeOperators
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import F, Func, Q
+from django.db.models import Case, F, Func, Q, Subquery, Value, When
 from django.utils import timezone
 from phonenumber_field.modelfields import PhoneNumberField
+
+from patients.models import Patient
+from tmsclinic.inputs import FREE_TEXT_MAX_LENGTH, validate_date_in_range, validate_one_line
+from tmsclinic.roles import clinics_of
 
 from .constraints import PostgresExclusionConstraint
 
@@ -29,14 +33,25 @@ class TsTzRange(Func):
     output_field = models.DateTimeField()  # only ever used inside the exclusion constraint
 
 
+class ClinicQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """The user's clinics, their home clinic first; every clinic for a superuser."""
+        clinic_ids = clinics_of(user)
+        if clinic_ids is None:
+            return self.order_by("name")
+        home = ClinicMembership.objects.filter(user=user, is_home=True).values("clinic_id")[:1]
+        return self.filter(pk__in=clinic_ids).order_by(
+            Case(When(pk=Subquery(home), then=Value(0)), default=Value(1)), "name")
+
+
 class Clinic(models.Model):
-    name = models.CharField(max_length=100, unique=True)
+    name = models.CharField(max_length=100, unique=True, validators=[validate_one_line])
     time_zone = models.CharField(
         max_length=64,
-        validators=[validate_time_zone],
+        validators=[validate_time_zone, validate_one_line],
         help_text="Opening hours, schedules and reminders are reckoned in this zone",
     )
-    address = models.TextField(blank=True)
+    address = models.TextField(blank=True, max_length=FREE_TEXT_MAX_LENGTH)
     phone = PhoneNumberField(blank=True)
     # Reminder rules; empty means the installation's settings (TMS_REMINDER_*).
     reminder_day_before_at = models.TimeField(
@@ -46,11 +61,17 @@ class Clinic(models.Model):
         null=True, blank=True, help_text="Hours before the session for the last reminder; empty for the default (2)"
     )
     crisis_help = models.TextField(
+        max_length=FREE_TEXT_MAX_LENGTH,
         default="If you are thinking about harming yourself, call or text 988 (Suicide & Crisis Lifeline) now, "
         "or call 911 in an emergency.",
         help_text="Shown to a patient at once when their PHQ-9 answers need a same-day review",
     )
-    crisis_phone = models.CharField(max_length=32, default="988", help_text="Crisis line the portal links to")
+    crisis_phone = models.CharField(max_length=32, default="988", help_text="Crisis line the portal links to",
+                                    validators=[validate_one_line])
+    staff = models.ManyToManyField(settings.AUTH_USER_MODEL, through="ClinicMembership", related_name="clinics",
+                                   blank=True)
+
+    objects = ClinicQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -70,11 +91,30 @@ class Clinic(models.Model):
         return timezone.localtime(timezone.now(), self.tz).date()
 
 
+class ClinicMembership(models.Model):
+    """A staff member works at this clinic: they see its patients, day and reports. One of a
+    member's clinics is their home, where their day view opens."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="clinic_memberships")
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="memberships")
+    is_home = models.BooleanField(default=False, help_text="The clinic whose day this member sees first")
+
+    class Meta:
+        ordering = ["-is_home", "clinic__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "clinic"], name="one_membership_per_clinic"),
+            models.UniqueConstraint(fields=["user"], condition=Q(is_home=True), name="one_home_clinic"),
+        ]
+
+    def __str__(self):
+        return f"{self.user} at {self.clinic}{' (home)' if self.is_home else ''}"
+
+
 class Chair(models.Model):
     clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="chairs")
-    name = models.CharField(max_length=50)
-    device_model = models.CharField(max_length=100, blank=True)
-    coil = models.CharField(max_length=100, blank=True)
+    name = models.CharField(max_length=50, validators=[validate_one_line])
+    device_model = models.CharField(max_length=100, blank=True, validators=[validate_one_line])
+    coil = models.CharField(max_length=100, blank=True, validators=[validate_one_line])
     active = models.BooleanField(default=True, help_text="Untick while the chair is out of service")
 
     class Meta:
@@ -123,9 +163,9 @@ class OpeningHours(models.Model):
 
 class Closure(models.Model):
     clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="closures")
-    starts_on = models.DateField()
-    ends_on = models.DateField(help_text="Last closed day (inclusive)")
-    reason = models.CharField(max_length=200, blank=True)
+    starts_on = models.DateField(validators=[validate_date_in_range])
+    ends_on = models.DateField(help_text="Last closed day (inclusive)", validators=[validate_date_in_range])
+    reason = models.CharField(max_length=200, blank=True, validators=[validate_one_line])
 
     class Meta:
         ordering = ["clinic", "starts_on"]
@@ -144,6 +184,12 @@ class Closure(models.Model):
 
 
 class AppointmentQuerySet(models.QuerySet):
+    def visible_to(self, user, *, also=()):
+        """Behind the clinic wall: the appointments of the patients the user may see."""
+        if clinics_of(user) is None:
+            return self
+        return self.filter(patient__in=Patient.objects.visible_to(user, also=also))
+
     def live(self):
         """Appointments that hold their chair and their patient's time."""
         return self.exclude(status=Appointment.Status.CANCELLED)
@@ -222,8 +268,8 @@ class Appointment(models.Model):
         blank=True,
         related_name="appointments",
     )
-    starts_at = models.DateTimeField()
-    ends_at = models.DateTimeField()
+    starts_at = models.DateTimeField(validators=[validate_date_in_range])
+    ends_at = models.DateTimeField(validators=[validate_date_in_range])
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.BOOKED)
     booked_via = models.CharField(max_length=8, choices=Via.choices, default=Via.STAFF)
     booked_by = models.ForeignKey(
@@ -233,7 +279,14 @@ class Appointment(models.Model):
         blank=True,
         related_name="+",
     )
-    cancel_reason = models.CharField(max_length=200, blank=True)
+    cancel_reason = models.CharField(max_length=200, blank=True, validators=[validate_one_line])
+    # Who ended it without a session: kept, so the record says who decided what did not happen.
+    # Empty with a time: the patient's reminder link (cancelled) or the no-show job (missed).
+    cancelled_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                     related_name="+")
+    marked_no_show_at = models.DateTimeField(null=True, blank=True, validators=[validate_date_in_range])
+    marked_no_show_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                                          blank=True, related_name="+")
     # A clinician's approval to book beyond the course's authorised sessions.
     authorisation_override_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -242,10 +295,11 @@ class Appointment(models.Model):
         blank=True,
         related_name="+",
     )
-    authorisation_override_note = models.CharField(max_length=200, blank=True)
-    cancelled_at = models.DateTimeField(null=True, blank=True)
-    confirmed_at = models.DateTimeField(null=True, blank=True, help_text="The patient confirmed from a reminder")
-    checked_in_at = models.DateTimeField(null=True, blank=True)
+    authorisation_override_note = models.CharField(max_length=200, blank=True, validators=[validate_one_line])
+    cancelled_at = models.DateTimeField(null=True, blank=True, validators=[validate_date_in_range])
+    confirmed_at = models.DateTimeField(null=True, blank=True, help_text="The patient confirmed from a reminder",
+                                        validators=[validate_date_in_range])
+    checked_in_at = models.DateTimeField(null=True, blank=True, validators=[validate_date_in_range])
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -327,8 +381,8 @@ class SessionRecord(models.Model):
     motor_threshold = models.PositiveSmallIntegerField(
         null=True, blank=True, help_text="Motor threshold used, % of machine output"
     )
-    coil_position = models.CharField(max_length=100, blank=True)
-    side_effects = models.TextField(blank=True)
+    coil_position = models.CharField(max_length=100, blank=True, validators=[validate_one_line])
+    side_effects = models.TextField(blank=True, max_length=FREE_TEXT_MAX_LENGTH)
     operator = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -336,8 +390,8 @@ class SessionRecord(models.Model):
         blank=True,
         related_name="+",
     )
-    notes = models.TextField(blank=True)
-    recorded_at = models.DateTimeField(default=timezone.now)
+    notes = models.TextField(blank=True, max_length=FREE_TEXT_MAX_LENGTH)
+    recorded_at = models.DateTimeField(default=timezone.now, validators=[validate_date_in_range])
 
     def __str__(self):
         return f"Session record for {self.appointment}"
@@ -373,16 +427,18 @@ class Reminder(models.Model):
         related_name="reminders",
     )
     due_on = models.DateField(
-        null=True, blank=True, help_text="For plan reminders: the due date this one is about"
+        null=True, blank=True, help_text="For plan reminders: the due date this one is about",
+        validators=[validate_date_in_range],
     )
     kind = models.CharField(max_length=16, choices=Kind.choices)
     channel = models.CharField(max_length=8, choices=Channel.choices)
-    scheduled_for = models.DateTimeField()
+    scheduled_for = models.DateTimeField(validators=[validate_date_in_range])
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
-    claimed_at = models.DateTimeField(null=True, blank=True, help_text="When a worker took it to send")
-    last_error = models.TextField(blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True, help_text="When a worker took it to send",
+                                      validators=[validate_date_in_range])
+    last_error = models.TextField(blank=True, max_length=FREE_TEXT_MAX_LENGTH)
+    sent_at = models.DateTimeField(null=True, blank=True, validators=[validate_date_in_range])
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -422,8 +478,8 @@ class JobMark(models.Model):
     since (the flag job reads the no-shows recorded after its last run). Losing a mark costs
     one slower run, never a flag."""
 
-    job = models.CharField(max_length=60, primary_key=True)
-    reached = models.DateTimeField()
+    job = models.CharField(max_length=60, primary_key=True, validators=[validate_one_line])
+    reached = models.DateTimeField(validators=[validate_date_in_range])
 
     def __str__(self):
         return f"{self.job}: {self.reached:%Y-%m-%d %H:%M} UTC"

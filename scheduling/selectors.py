@@ -71,11 +71,13 @@ def week_appointments(clinic, monday):
     return by_day
 
 
-def appointment_page(uuid, *, recheck_every):
-    """The appointment with everything its page shows, or None."""
+def appointment_page(appointments, uuid, *, recheck_every):
+    """The appointment with everything its page shows, from ``appointments`` (those the user
+    may see), or None."""
     queryset = with_course_progress(
-        Appointment.objects.select_related("patient", "clinic", "chair", "course__protocol", "plan__protocol",
-                                           "technician", "booked_by", "authorisation_override_by")
+        appointments.select_related("patient", "clinic", "chair", "course__protocol", "plan__protocol",
+                                           "technician", "booked_by", "authorisation_override_by", "cancelled_by",
+                                           "marked_no_show_by")
     )
     appointment = queryset.filter(uuid=uuid).first()
     return appointment and mark_progress(appointment, recheck_every=recheck_every)
@@ -140,13 +142,14 @@ def delivery_log(patient, limit=20):
     return [(r, r.appointment.clinic if r.appointment_id else patient.home_clinic) for r in rows]
 
 
-def patient_outcomes(person, courses):
+def patient_outcomes(person, courses, *, clinical=True):
     """The patient page's outcomes: each course's response and remission, the maintenance
     plan's timeline and the PHQ-9 chart. ``courses`` are the patient's, newest first. Three
-    queries (four with a plan, for its phases) however long the history."""
+    queries (four with a plan, for its phases) however long the history. Without ``clinical``
+    (a role that may not read PHQ-9s) no score is read: only the plan's timeline."""
     clinic = person.home_clinic
     today = clinic.today()
-    assessments = list(person.assessments.order_by("taken_at"))
+    assessments = list(person.assessments.order_by("taken_at")) if clinical else []
     sessions = [
         (clinic.local(starts_at).date(), course_id, plan_id)
         for starts_at, course_id, plan_id in Appointment.objects.filter(
@@ -156,7 +159,7 @@ def patient_outcomes(person, courses):
     plan = person.maintenance_plans.select_related("template").prefetch_related("phases").first()
 
     course_rows = []
-    for course in courses:
+    for course in courses if clinical else ():
         outcome = course_outcome(course, assessments)
         course_days = [day for day, course_id, _ in sessions if course_id == course.pk]
         if course.ended_on:
@@ -203,12 +206,13 @@ def awake(clinics, now):
     return condition
 
 
-def open_flag_counts():
-    """How many open flags the worklist shows, and how many of them are safety flags: one
-    query, grouped by clinic zone and snooze day so each snooze ends in its clinic's time."""
+def open_flag_counts(user):
+    """How many open flags the worklist shows the user (their clinics' patients), and how many
+    of them are safety flags: one query, grouped by clinic zone and snooze day so each snooze
+    ends in its clinic's time."""
     now = timezone.now()
     rows = (
-        PatientFlag.objects.open()
+        PatientFlag.objects.open().visible_to(user)
         .values_list("patient__home_clinic__time_zone", "snoozed_until")
         .annotate(flags=Count("pk"), safety=Count("pk", filter=Q(kind=PatientFlag.Kind.SAFETY)))
         .order_by()

@@ -1,6 +1,7 @@
 import datetime
 import os
 import shutil
+import uuid
 
 import pytest
 import time_machine
@@ -18,12 +19,52 @@ def _fast_test_settings(settings):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+    # Each test starts with no password-reset requests counted (the cache outlives a run).
+    settings.CACHES = {
+        **settings.CACHES,
+        "throttle": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                     "LOCATION": f"throttle-{uuid.uuid4()}"},
+    }
+    # Many tests move the clock hours or weeks ahead with a client signed in: there, a login
+    # is never idle, and lasts its SESSION_COOKIE_AGE (which those travelling further set). The
+    # automatic-logoff tests (tests/tmsclinic/test_logoff.py, tests/e2e/test_automatic_logoff.py)
+    # set the real idle limits.
+    settings.TMS_STAFF_IDLE_MINUTES = settings.TMS_PORTAL_IDLE_MINUTES = 10 * 365 * 24 * 60
+
+
+@pytest.fixture
+def reset_mail_worker(monkeypatch):
+    """Password-reset e-mails, which a request queues for the Celery worker, are sent in this
+    process instead, by the same task, when the request's transaction commits: wrap the request
+    in ``django_capture_on_commit_callbacks(execute=True)``. Returns the tasks queued."""
+    from django.db import transaction
+
+    from tmsclinic.celery import app
+
+    queued = []
+
+    def enqueue(task_name, *, args=(), kwargs=None, eta=None):
+        queued.append((task_name, kwargs))
+        transaction.on_commit(lambda: app.tasks[task_name].apply(args=args, kwargs=kwargs, throw=True))
+
+    monkeypatch.setattr("tmsclinic.accounts.passwords.enqueue_after_commit", enqueue)
+    return queued
 
 
 @pytest.fixture
 def _fast_password_hashing(settings):
     # The admin tests' builders make dozens of users; the production hasher is slow on purpose.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+# Every audited page ends by appending its audit event: a savepoint, lock the chain's head,
+# insert the event, move the head, release. Pinned query counts add this once.
+AUDIT_QUERIES = 5
+
+
+@pytest.fixture(autouse=True)
+def _staff_work_everywhere_in_this_test_only():
+    factories.EVERYWHERE.clear()
 
 
 def needs(available, why):

@@ -15,7 +15,16 @@ from patients.models import (
     Protocol,
     TreatmentCourse,
 )
-from scheduling.models import Appointment, Chair, Clinic, Closure, OpeningHours, Reminder, SessionRecord
+from scheduling.models import (
+    Appointment,
+    Chair,
+    Clinic,
+    ClinicMembership,
+    Closure,
+    OpeningHours,
+    Reminder,
+    SessionRecord,
+)
 from tmsclinic import roles
 
 PASSWORD = "correct-horse-battery"
@@ -40,8 +49,28 @@ class UserFactory(factory.django.DjangoModelFactory):
             user.save()
 
 
-def staff_user(role=roles.FRONT_DESK, **kwargs):
-    return UserFactory(role=role, **kwargs)
+# Staff made by staff_user() work at every clinic of the test, those that exist and those made
+# later in it, unless ``clinics=[...]`` names theirs: most tests are about one clinic's day, and
+# the clinic-wall tests say which clinics each member has. Emptied before each test (conftest).
+EVERYWHERE = set()
+
+
+def join(user, clinics):
+    """Make ``user`` a member of ``clinics``; the first becomes home if they have none."""
+    has_home = user.clinic_memberships.filter(is_home=True).exists()
+    for clinic in clinics:
+        _, created = ClinicMembership.objects.get_or_create(user=user, clinic=clinic,
+                                                            defaults={"is_home": not has_home})
+        has_home = has_home or created
+
+
+def staff_user(role=roles.FRONT_DESK, clinics=None, **kwargs):
+    user = UserFactory(role=role, **kwargs)
+    if clinics is None:
+        EVERYWHERE.add(user.pk)
+        clinics = Clinic.objects.order_by("pk")
+    join(user, clinics)
+    return user
 
 
 def admin_user(username, role):
@@ -59,6 +88,11 @@ class ClinicFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"Clinic {n}")
     time_zone = "America/New_York"
     address = "1 Main Street"
+
+    @factory.post_generation
+    def staff_everywhere(clinic, create, extracted, **kwargs):
+        for user in User.objects.filter(pk__in=EVERYWHERE):
+            join(user, [clinic])
 
 
 class ChairFactory(factory.django.DjangoModelFactory):

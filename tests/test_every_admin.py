@@ -25,7 +25,17 @@ from patients.models import (
     Protocol,
     TreatmentCourse,
 )
-from scheduling.models import Appointment, Chair, Clinic, Closure, JobMark, OpeningHours, Reminder, SessionRecord
+from scheduling.models import (
+    Appointment,
+    Chair,
+    Clinic,
+    ClinicMembership,
+    Closure,
+    JobMark,
+    OpeningHours,
+    Reminder,
+    SessionRecord,
+)
 from tests import factories
 from tests.admin_pages import admin_url
 
@@ -141,6 +151,10 @@ BUILDERS = {
     Chair: lambda count: factories.ChairFactory.create_batch(count),
     OpeningHours: lambda count: factories.OpeningHoursFactory.create_batch(count),
     Closure: lambda count: factories.ClosureFactory.create_batch(count),
+    ClinicMembership: lambda count: [
+        ClinicMembership.objects.create(user=factories.UserFactory(), clinic=factories.ClinicFactory())
+        for _ in range(count)
+    ],
     Appointment: build_appointments,
     SessionRecord: lambda count: factories.SessionRecordFactory.create_batch(count, operator=factories.UserFactory()),
     Reminder: build_reminders,

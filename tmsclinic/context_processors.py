@@ -3,11 +3,11 @@ from django.utils.functional import SimpleLazyObject
 from .roles import ALL_CAPABILITIES, capabilities_of
 
 
-def _attention_counts():
+def _attention_counts(user):
     # Imported here: tmsclinic never imports the apps' modules at module level.
     from scheduling.selectors import open_flag_counts
 
-    return open_flag_counts()
+    return open_flag_counts(user)
 
 
 def roles(request):
@@ -21,5 +21,5 @@ def roles(request):
     }
     if held:
         # Lazy: only a page that shows the navigation pays for the count, not an htmx fragment.
-        context["attention_counts"] = SimpleLazyObject(_attention_counts)
+        context["attention_counts"] = SimpleLazyObject(lambda: _attention_counts(user))
     return context

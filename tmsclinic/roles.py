@@ -9,6 +9,7 @@ never pass ``staff_required``; portal views use ``patient_required``.
 
 from functools import wraps
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
@@ -31,13 +32,16 @@ FOLLOW_UP = "follow_up"  # the worklist's outreach, snooze and resolve
 EDIT_PATIENTS = "edit_patients"  # register and edit patients, invite them to the portal
 READ_REPORTS = "read_reports"  # the clinic's outcomes report and its CSV
 CONFIGURE = "configure"  # clinics, chairs, protocols and templates in admin
+BREAK_GLASS = "break_glass"  # open one patient of another clinic, with a written reason
+MANAGE_STAFF = "manage_staff"  # the staff accounts of one's own clinics, in admin
+READ_AUDIT = "read_audit"  # the audit trail of one's own clinics, in admin and as CSV
 
 DESCRIPTIONS = {
-    SEE_PATIENTS: "See the day and week, appointments, the patient list and pages, the worklist; check in; "
-                  "mark a no-show",
+    SEE_PATIENTS: "See the day and week, appointments, demographics and contact details, the worklist's "
+                  "follow-up columns; check in; mark a no-show",
     BOOK: "Book, cancel and reschedule appointments",
-    RUN_SESSIONS: "Complete a session and write its session record",
-    CLINICAL_READ: "See PHQ-9 scores and charts, course outcomes and flag details",
+    RUN_SESSIONS: "Complete a session, write its session record, read session records and motor thresholds",
+    CLINICAL_READ: "See PHQ-9 scores and charts, course outcomes, flag details and who opened a record",
     RECORD_PHQ9: "Enter a PHQ-9 for a patient",
     CLINICAL_WRITE: "Start courses, start/pause/end maintenance plans, resolve safety and worsening flags, "
                     "approve sessions beyond the authorisation",
@@ -45,17 +49,25 @@ DESCRIPTIONS = {
     EDIT_PATIENTS: "Register and edit patients, invite them to the portal",
     READ_REPORTS: "Read the outcomes report and download its CSV",
     CONFIGURE: "Configure clinics, chairs, protocols and templates in admin",
+    BREAK_GLASS: "Open one patient of another clinic for this session, after a written reason (audited, "
+                 "the clinic admins are e-mailed)",
+    MANAGE_STAFF: "Create, deactivate and assign roles and clinics to their own clinics' staff accounts in admin",
+    READ_AUDIT: "Read and export the audit trail of their own clinics in admin",
 }
 
 # The policy. A superuser holds every capability.
+# Least privilege: the front desk sees no clinical detail, the technician runs sessions, the
+# clinician holds everything clinical, the clinic admin configures and manages staff but reads no
+# patient's chart (a clinic admin who also treats holds the Clinician role as well).
 CAPABILITIES = {
-    FRONT_DESK: frozenset({SEE_PATIENTS, BOOK, CLINICAL_READ, RECORD_PHQ9, FOLLOW_UP, EDIT_PATIENTS}),
-    TECHNICIAN: frozenset({SEE_PATIENTS, RUN_SESSIONS, CLINICAL_READ, RECORD_PHQ9}),
+    FRONT_DESK: frozenset({SEE_PATIENTS, BOOK, FOLLOW_UP, EDIT_PATIENTS}),
+    TECHNICIAN: frozenset({SEE_PATIENTS, RUN_SESSIONS}),
     CLINICIAN: frozenset({SEE_PATIENTS, BOOK, RUN_SESSIONS, CLINICAL_READ, RECORD_PHQ9, CLINICAL_WRITE, FOLLOW_UP,
-                          EDIT_PATIENTS, READ_REPORTS}),
-    CLINIC_ADMIN: frozenset({SEE_PATIENTS, BOOK, RUN_SESSIONS, CLINICAL_READ, RECORD_PHQ9, FOLLOW_UP, EDIT_PATIENTS,
-                             READ_REPORTS, CONFIGURE}),
+                          EDIT_PATIENTS, READ_REPORTS, BREAK_GLASS}),
+    CLINIC_ADMIN: frozenset({CONFIGURE, MANAGE_STAFF, READ_AUDIT}),
 }
+# A clinic may let its technicians enter PHQ-9s at the chair (TMS_TECHNICIANS_RECORD_PHQ9).
+OPTIONAL = {TECHNICIAN: frozenset({RECORD_PHQ9})}
 ALL_CAPABILITIES = frozenset(DESCRIPTIONS)
 
 
@@ -77,7 +89,23 @@ def capabilities_of(user):
     """Every capability the user's roles give them (all of them for a superuser)."""
     if user is not None and user.is_authenticated and user.is_superuser:
         return ALL_CAPABILITIES
-    return frozenset().union(*(CAPABILITIES[role] for role in roles_of(user)))
+    held = frozenset().union(*(CAPABILITIES[role] for role in roles_of(user)))
+    if TECHNICIAN in roles_of(user) and getattr(settings, "TMS_TECHNICIANS_RECORD_PHQ9", False):
+        held |= OPTIONAL[TECHNICIAN]
+    return held
+
+
+def clinics_of(user):
+    """The ids of the clinics whose patients, days and reports the user may see: ``None`` for a
+    superuser (every clinic), none at all for anyone who is not signed in. Cached on the user
+    for the request."""
+    if user is None or not user.is_authenticated:
+        return frozenset()
+    if user.is_superuser:
+        return None
+    if not hasattr(user, "_clinic_ids"):
+        user._clinic_ids = frozenset(user.clinic_memberships.values_list("clinic_id", flat=True))
+    return user._clinic_ids
 
 
 def may(user, capability):

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from csp.constants import NONCE, NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -42,6 +44,12 @@ INSTALLED_APPS = [
     "bootstrap",
     "phonenumber_field",
     "axes",
+    # The second factor for staff (tmsclinic/accounts): TOTP devices and one-time recovery codes.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "csp",
+    "pgtrigger",
     "tmsclinic.apps.TmsClinicConfig",
     "patients",
     "scheduling",
@@ -50,13 +58,25 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Content-Security-Policy on every page (CONTENT_SECURITY_POLICY below); static files above do without.
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): whether this login passed the second factor (django-otp).
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Cache-Control: no-store, private on every response to a signed-in user.
+    "tmsclinic.middleware.NoStoreWhenSignedInMiddleware",
+    # Ends idle and over-age logins before any view (or the audit trail) sees the request.
+    "tmsclinic.middleware.AutomaticLogoffMiddleware",
+    # No /staff/ or /admin/ page until the second factor is passed (or set up, where required).
+    "tmsclinic.accounts.middleware.SecondFactorMiddleware",
+    # One audit event per staff, portal and admin request, once the view has named its patient.
+    "tmsclinic.audit.AuditMiddleware",
     # Last, as django-axes requires: it turns a locked-out login into its lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -74,6 +94,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "tmsclinic.context_processors.roles",
+                "tmsclinic.logoff.context",
             ],
         },
     },
@@ -103,13 +124,20 @@ REDIS_URL = env("REDIS_URL", default="")
 
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES["throttle"] = {**CACHES["default"], "KEY_PREFIX": "throttle"}
 else:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
             "LOCATION": str(VAR_DIR / "cache"),
-        }
+        },
+        "throttle": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "throttle-cache"),
+        },
     }
+# "throttle" holds the password-reset request counters (tmsclinic/accounts/passwords.py), apart
+# from the rest so that each test can start from none.
 
 # --- Celery ---------------------------------------------------------------------------------
 BROKER_DIR = VAR_DIR / "broker"
@@ -158,12 +186,13 @@ CELERY_BEAT_SCHEDULE = {
     "mark-no-shows": {"task": "scheduling.tasks.mark_no_shows", "schedule": 15 * 60.0},
     "nudge-due-soon": {"task": "scheduling.tasks.nudge_due_soon", "schedule": crontab(hour=15, minute=0)},
     "staff-digest": {"task": "scheduling.tasks.send_staff_digest", "schedule": crontab(hour=12, minute=0)},
+    "prune-audit": {"task": "tmsclinic.tasks.prune_audit", "schedule": crontab(hour=7, minute=30)},
 }
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -173,19 +202,54 @@ AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
 ]
 # Failed logins: after AXES_FAILURE_LIMIT for one username from one address, that pair is
-# locked out for AXES_COOLOFF_TIME hours.
+# locked out for AXES_COOLOFF_TIME hours; after AXES_IP_FAILURE_LIMIT from one address whatever
+# the usernames (password spraying), the address is (tmsclinic.auth.LockoutHandler).
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_IP_FAILURE_LIMIT = env.int("AXES_IP_FAILURE_LIMIT", default=30)
 AXES_COOLOFF_TIME = env.int("AXES_COOLOFF_TIME", default=1)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_HANDLER = "tmsclinic.auth.LockoutHandler"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 # Portal usernames are e-mail addresses: one lockout whatever their capitals.
 AXES_USERNAME_CALLABLE = "tmsclinic.auth.username_for_lockout"
-# Invitation and password-reset links work this long (seconds), and once.
+# Portal invitation and password-reset links work this long (seconds), and once.
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3 * 24 * 3600)
+# Staff password-reset links work this long (seconds), and once.
+TMS_STAFF_RESET_TIMEOUT = env.int("TMS_STAFF_RESET_TIMEOUT", default=3600)
+# Password-reset requests (staff and portal) per address and per client address in a window;
+# more are refused with a message that says nothing of whether the account exists.
+TMS_RESET_PER_ADDRESS = env.int("TMS_RESET_PER_ADDRESS", default=3)
+TMS_RESET_PER_IP = env.int("TMS_RESET_PER_IP", default=10)
+TMS_RESET_WINDOW_MINUTES = env.int("TMS_RESET_WINDOW_MINUTES", default=60)
+# The second factor (tmsclinic/accounts): required of the listed staff roles, and of every
+# superuser and admin (is_staff) account, when TMS_MFA_REQUIRED is on. Anyone who has set one up
+# is asked for it whatever these say; portal accounts never are.
+TMS_MFA_REQUIRED = env.bool("TMS_MFA_REQUIRED", default=not DEBUG)
+_STAFF_ROLES = ("Front desk", "Technician", "Clinician", "Clinic admin")  # tmsclinic.roles.STAFF_ROLES
+TMS_MFA_ROLES = env.list("TMS_MFA_ROLES", default=list(_STAFF_ROLES))
+if set(TMS_MFA_ROLES) - set(_STAFF_ROLES):
+    raise ImproperlyConfigured(
+        f"TMS_MFA_ROLES names unknown roles {sorted(set(TMS_MFA_ROLES) - set(_STAFF_ROLES))}; "
+        f"the roles are {', '.join(_STAFF_ROLES)}"
+    )
+OTP_TOTP_ISSUER = "TMS Clinic"
+# Django admin's pages for devices never show a secret key or a QR code again.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- Least privilege ------------------------------------------------------------------------
+# Technicians may enter a PHQ-9 at the chair where the clinic wants them to (tmsclinic.roles).
+TMS_TECHNICIANS_RECORD_PHQ9 = env.bool("TMS_TECHNICIANS_RECORD_PHQ9", default=False)
+
+# --- Audit trail ----------------------------------------------------------------------------
+# The key of the audit trail's HMAC chain; kept out of the database so whoever can write to it
+# cannot forge a consistent chain. Changing it makes older events fail verify_audit.
+TMS_AUDIT_KEY = env("TMS_AUDIT_KEY", default="")
+# Events older than this are pruned daily (HIPAA keeps security documentation six years).
+TMS_AUDIT_RETENTION_DAYS = env.int("TMS_AUDIT_RETENTION_DAYS", default=6 * 366)
 
 # --- Internationalisation and time ----------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -218,17 +282,48 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="TMS Clinic <noreply@loca
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- Security (production) ------------------------------------------------------------------
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Trust X-Forwarded-Proto only when a TLS-terminating proxy in front sets it (and strips a
+# client's own); otherwise anyone could claim HTTPS by sending the header.
+TMS_BEHIND_TLS_PROXY = env.bool("TMS_BEHIND_TLS_PROXY", default=False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TMS_BEHIND_TLS_PROXY else None
 # HTTPS=false only for a plain-HTTP install on a closed network (and for the test server).
 HTTPS = env.bool("HTTPS", default=not DEBUG)
 SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
 SECURE_SSL_REDIRECT = HTTPS
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if HTTPS else 0)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
-SECURE_HSTS_PRELOAD = HTTPS
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=HTTPS)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=HTTPS)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
-SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 3600)
+# Monitors that present "Authorization: Bearer <token>" see /healthz's details (as staff do).
+TMS_HEALTHZ_TOKEN = env("TMS_HEALTHZ_TOKEN", default="")
+
+# --- Automatic logoff (tmsclinic/logoff.py) ---------------------------------------------------
+# A login lasts at most this long however active it is (enforced from the login time), and
+# ends when the browser closes.
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=12 * 3600)
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+TMS_STAFF_IDLE_MINUTES = env.int("TMS_STAFF_IDLE_MINUTES", default=15)
+TMS_PORTAL_IDLE_MINUTES = env.int("TMS_PORTAL_IDLE_MINUTES", default=30)
+# The page warns this many seconds before an idle logoff, with a "Stay signed in" button.
+TMS_LOGOFF_WARNING_SECONDS = env.int("TMS_LOGOFF_WARNING_SECONDS", default=60)
+
+# --- Content-Security-Policy (django-csp) -----------------------------------------------------
+# Only the site's own files: no inline script or event handler anywhere, no inline style
+# except a page's own <style> carrying the request's nonce (the day view's grid). "data:"
+# images are Bootstrap's CSS icons.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 LOGGING = {
     "version": 1,

@@ -29,6 +29,9 @@ class PasswordResetView(auth_views.PasswordResetView):
     subject_template_name = "portal/emails/password_reset_subject.txt"
     success_url = reverse_lazy("portal:password-reset-sent")
 
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "request": self.request}
+
 
 class SetPasswordView(auth_views.PasswordResetConfirmView):
     """Both the invitation's and the password reset's link: set a password, once, then land

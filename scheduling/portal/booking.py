@@ -1,14 +1,13 @@
 """Self-booking in the portal: the slot list, booking one, and an appointment's page to cancel
 or move it. The rules (window, notice, how many, one a day) are services.portal's."""
 
-import datetime
-
 from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
+from tmsclinic.inputs import iso_moment
 from tmsclinic.roles import patient_required
 
 from ..models import Appointment
@@ -35,10 +34,7 @@ from ..services.portal import (
 
 def _posted_time(request):
     """The chosen start from the form, or Refusal: the value is whatever the browser sent."""
-    try:
-        moment = datetime.datetime.fromisoformat(request.POST.get("slot", ""))
-    except ValueError:
-        moment = None
+    moment = iso_moment(request.POST.get("slot", ""))
     if moment is None or timezone.is_naive(moment):
         raise Refusal("Please choose one of the times listed.")
     return moment

@@ -2,11 +2,12 @@
 
 from crispy_forms.layout import Layout
 from django import forms
-from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
+from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ObjectDoesNotExist
 
 from patients.forms import PHQ9Form
 from patients.models import Patient
+from tmsclinic.accounts.forms import ThrottledPasswordResetForm
 
 ACCOUNT_CLOSED = "Your portal account is closed; please call the clinic."
 
@@ -38,8 +39,12 @@ class PortalLoginForm(AuthenticationForm):
             raise forms.ValidationError(self.error_messages["account_closed"], code="account_closed")
 
 
-class PortalPasswordResetForm(PasswordResetForm):
-    """Reset links go only to active patients' accounts: the link opens the portal."""
+class PortalPasswordResetForm(ThrottledPasswordResetForm):
+    """Reset links go only to active patients' accounts: the link opens the portal, and works
+    PASSWORD_RESET_TIMEOUT (as an invitation's does)."""
+
+    flow = "portal"
+    url_name = "portal:set-password"
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

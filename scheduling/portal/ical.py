@@ -11,6 +11,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from patients.models import Patient
+from tmsclinic import audit
 from tmsclinic.roles import patient_required, refuse_another_patient
 
 from ..models import Appointment
@@ -68,6 +69,7 @@ def calendar_feed(request, token):
     if patient is None:
         raise Http404("This calendar link is not valid.")
     refuse_another_patient(request, patient.pk)
+    audit.about(request, patient, action="export")
     since = timezone.now() - datetime.timedelta(days=FEED_DAYS_BACK)
     appointments = list(
         patient.appointments.filter(starts_at__gte=since).select_related("clinic").order_by("starts_at")

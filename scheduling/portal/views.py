@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from patients.forms import PHQ9_QUESTION
 from patients.models import Assessment, MaintenancePlan, Patient
 from patients.services import record_assessment
+from tmsclinic import audit
 from tmsclinic.roles import patient_required, refuse_another_patient
 
 from .. import selectors
@@ -167,6 +168,7 @@ def reminder_link(request, token):
     if appointment is None:
         raise Http404("This link has expired or is not valid. Please call the clinic.")
     refuse_another_patient(request, appointment.patient_id)
+    audit.about(request, appointment.patient)
     clinic = appointment.clinic
     notice = None
     if request.method == "POST" and link_actions_open(appointment):

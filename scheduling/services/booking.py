@@ -262,9 +262,9 @@ def reschedule_appointment(appointment, *, chair, starts_at, by, via=Appointment
     def operation():
         old = _locked(appointment, allowed=(Appointment.Status.BOOKED,), action="rescheduled")
         old.status = Appointment.Status.CANCELLED
-        old.cancelled_at = timezone.now()
+        old.cancelled_at, old.cancelled_by = timezone.now(), by
         old.cancel_reason = "Rescheduled"
-        old.save(update_fields=["status", "cancelled_at", "cancel_reason", "updated_at"])
+        old.save(update_fields=["status", "cancelled_at", "cancelled_by", "cancel_reason", "updated_at"])
         reminders.disarm(old, "Rescheduled; the new time has its own reminders.")
         return _book(patient=old.patient, chair=chair, starts_at=starts_at, kind=old.kind, booked_by=by,
                      course=old.course, plan=old.plan, via=via, duration=duration)
@@ -315,9 +315,9 @@ def cancel_appointment(appointment, *, by, reason=""):
     with transaction.atomic():
         current = _locked(appointment, allowed=Appointment.TO_COME, action="cancelled")
         current.status = Appointment.Status.CANCELLED
-        current.cancelled_at = timezone.now()
+        current.cancelled_at, current.cancelled_by = timezone.now(), by
         current.cancel_reason = reason[:200]
-        current.save(update_fields=["status", "cancelled_at", "cancel_reason", "updated_at"])
+        current.save(update_fields=["status", "cancelled_at", "cancelled_by", "cancel_reason", "updated_at"])
         reminders.disarm(current, "The appointment was cancelled.")
         _after_change(current)
     return current
@@ -341,7 +341,8 @@ def mark_no_show(appointment, *, by):
         if current.starts_at > timezone.now():
             raise AppointmentStateError("This appointment has not started yet.")
         current.status = Appointment.Status.NO_SHOW
-        current.save(update_fields=["status", "updated_at"])
+        current.marked_no_show_at, current.marked_no_show_by = timezone.now(), by
+        current.save(update_fields=["status", "marked_no_show_at", "marked_no_show_by", "updated_at"])
         _after_change(current)
     return current
 
@@ -356,7 +357,7 @@ def mark_no_shows(now=None):
     with transaction.atomic():
         stale = Appointment.objects.filter(status=Appointment.Status.BOOKED, ends_at__lte=cutoff)
         plan_ids = set(stale.exclude(plan=None).values_list("plan", flat=True))
-        changed = stale.update(status=Appointment.Status.NO_SHOW, updated_at=now)
+        changed = stale.update(status=Appointment.Status.NO_SHOW, marked_no_show_at=now, updated_at=now)
         for plan in MaintenancePlan.objects.filter(pk__in=plan_ids).select_related("patient__home_clinic"):
             refresh_plan(plan)
     return changed

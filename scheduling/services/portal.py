@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.tokens import default_token_generator
+from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
+from django.core.validators import validate_email
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -24,6 +26,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from patients.models import Assessment, MaintenancePlan, Patient, TreatmentCourse
+from tmsclinic.inputs import one_line
 from tmsclinic.links import absolute_url
 from tmsclinic.roles import FRONT_DESK, role_members
 
@@ -248,11 +251,13 @@ def too_late(appointment):
     )
 
 
-def _front_desk_addresses():
+def _front_desk_addresses(clinic):
+    """The setting's addresses, else the front desk of the clinic concerned (not the chain's)."""
     if settings.TMS_FRONT_DESK_EMAILS:
         return list(settings.TMS_FRONT_DESK_EMAILS)
     return list(
-        role_members(FRONT_DESK).filter(is_active=True).exclude(email="").values_list("email", flat=True).distinct()
+        role_members(FRONT_DESK).filter(is_active=True, clinic_memberships__clinic=clinic).exclude(email="")
+        .values_list("email", flat=True).distinct()
     )
 
 
@@ -260,14 +265,14 @@ def _tell_front_desk(patient, clinic, old_start, new_start=None):
     """E-mail the front desk once the change has committed. Only the MRN and the times: no
     clinical detail travels by e-mail."""
     moved = f" and moved it to {long_when(clinic, new_start)}" if new_start else ""
-    subject = f"Portal: {'rescheduled' if new_start else 'cancelled'} appointment ({patient.mrn})"
+    subject = one_line(f"Portal: {'rescheduled' if new_start else 'cancelled'} appointment ({patient.mrn})")
     body = (
         f"Patient {patient.mrn} cancelled their appointment at {clinic.name} on {long_when(clinic, old_start)}"
         f"{moved} (clinic time), from the patient portal.\n"
     )
 
     def send():
-        recipients = _front_desk_addresses()
+        recipients = _front_desk_addresses(clinic)
         if not recipients:
             log.warning("portal change for patient %s: no front-desk address to tell", patient.pk)
             return
@@ -376,6 +381,10 @@ def portal_account_for(patient):
     email = patient.email.strip().lower()
     if not email:
         raise InviteRefused("Add the patient's e-mail address first: the invitation is sent by e-mail.")
+    try:
+        validate_email(email)  # the form checks it; data from before it did may not be
+    except ValidationError:
+        raise InviteRefused("The patient's e-mail address is not valid: correct it first.") from None
     User = get_user_model()
     with transaction.atomic():
         patient = Patient.objects.select_for_update(of=("self",)).select_related("user").get(pk=patient.pk)
@@ -418,7 +427,7 @@ def invite_patient(patient):
         "days": max(1, settings.PASSWORD_RESET_TIMEOUT // 86400),
     }
     send_mail(
-        subject=render_to_string("portal/emails/invite_subject.txt", context).strip(),
+        subject=one_line(render_to_string("portal/emails/invite_subject.txt", context)),
         message=render_to_string("portal/emails/invite.txt", context),
         from_email=None,
         recipient_list=[user.email],

@@ -10,7 +10,6 @@ database state at send time: consent, quiet hours, whether the session has begun
 import datetime
 import logging
 import smtplib
-import threading
 import uuid
 from collections import Counter
 
@@ -25,6 +24,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from patients.models import MaintenancePlan, Patient, PatientFlag
+from tmsclinic.celery import enqueue_after_commit
+from tmsclinic.inputs import one_line
 from tmsclinic.links import absolute_url
 from tmsclinic.roles import CLINICIAN, role_members
 
@@ -153,26 +154,6 @@ def disarm(appointment, reason):
     )
 
 
-def enqueue_after_commit(task_name, *, eta=None):
-    """Ask a worker to run a task at ``eta`` (or now), once the transaction commits, from a
-    background thread: a broker that is down or hangs never slows or fails the request.
-    Nothing is lost if the message never arrives; beat runs the same task from database state
-    every minute."""
-
-    def publish():
-        from tmsclinic.celery import app
-
-        try:
-            # Without the eta a worker would run the task at once, before the reminder is due,
-            # and find nothing to send.
-            app.send_task(task_name, eta=eta, retry=False)
-        except Exception:  # the broker is down: beat will run the task anyway
-            log.warning("could not enqueue %s; beat will run it", task_name, exc_info=True)
-
-    # robust: even a thread that cannot start must not turn a committed booking into an error.
-    transaction.on_commit(lambda: threading.Thread(target=publish, daemon=True).start(), robust=True)
-
-
 # --- Messages ---------------------------------------------------------------------------------
 
 
@@ -224,7 +205,7 @@ def render(reminder):
     with timezone.override(context["clinic"].tz):
         if reminder.channel == Reminder.Channel.SMS:
             return None, render_to_string(f"emails/{name}.sms.txt", context).strip(), None
-        subject = render_to_string(f"emails/{name}.subject.txt", context).strip()
+        subject = one_line(render_to_string(f"emails/{name}.subject.txt", context))
         text = render_to_string(f"emails/{name}.txt", context)
         return subject, text, render_to_string(f"emails/{name}.html", context)
 
@@ -518,7 +499,7 @@ def nudge_due_soon(now=None):
 def staff_digest(now=None):
     """E-mail each clinician the flags raised since their last digest: counts and a link to
     the worklist, no patient names. Flags of patients with no named clinician go to every
-    clinician. Each flag goes out once."""
+    clinician of the patient's home clinic. Each flag goes out once."""
     now = now or timezone.now()
     with transaction.atomic():
         flags = list(
@@ -527,12 +508,15 @@ def staff_digest(now=None):
         )
         if not flags:
             return 0
-        clinicians = list(role_members(CLINICIAN).filter(is_active=True).exclude(email=""))
+        clinicians = list(role_members(CLINICIAN).filter(is_active=True).exclude(email="")
+                          .prefetch_related("clinic_memberships"))
+        works_at = {c.pk: {m.clinic_id for m in c.clinic_memberships.all()} for c in clinicians}
         per_clinician = {c.pk: [] for c in clinicians}
         for flag in flags:
             owner = flag.patient.primary_clinician_id
             for clinician in clinicians:
-                if owner in (None, clinician.pk) or owner not in per_clinician:
+                if owner == clinician.pk or (owner not in per_clinician
+                                             and flag.patient.home_clinic_id in works_at[clinician.pk]):
                     per_clinician[clinician.pk].append(flag)
         link = absolute_url(reverse("staff:attention"))
         messages = []
@@ -545,7 +529,7 @@ def staff_digest(now=None):
                 counts[flag.get_kind_display()] = counts.get(flag.get_kind_display(), 0) + 1
             context = {"clinician": clinician, "counts": sorted(counts.items()), "total": len(mine), "link": link}
             messages.append(EmailMultiAlternatives(
-                render_to_string("emails/staff_digest.subject.txt", context).strip(),
+                one_line(render_to_string("emails/staff_digest.subject.txt", context)),
                 render_to_string("emails/staff_digest.txt", context), to=[clinician.email],
             ))
         PatientFlag.objects.filter(pk__in=[flag.pk for flag in flags]).update(digested_at=now)

@@ -10,10 +10,13 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from patients.models import Patient
+from patients.selectors import walled
+from tmsclinic import audit
 from tmsclinic.roles import BOOK, CLINICAL_WRITE, RUN_SESSIONS, SEE_PATIENTS, may, staff_required
 
 from .. import selectors, services
-from ..models import Appointment
+from ..models import Appointment, Chair, Clinic
 from ..services import AppointmentStateError, SlotUnavailable
 from ..services.calendar import short_when
 from .forms import BookingForm, CancelForm, RescheduleForm, SessionRecordForm, booking_initial
@@ -22,8 +25,11 @@ from .forms import BookingForm, CancelForm, RescheduleForm, SessionRecordForm, b
 @staff_required(BOOK)
 @require_http_methods(["GET", "POST"])
 def book(request):
-    initial = booking_initial(request.GET)
-    form = BookingForm(request.POST if request.method == "POST" else None, initial=initial)
+    patients = walled(request, Patient.objects.active())
+    chairs = Chair.objects.filter(active=True, clinic__in=Clinic.objects.visible_to(request.user))
+    initial = booking_initial(request.GET, patients=patients, chairs=chairs)
+    form = BookingForm(request.POST if request.method == "POST" else None, initial=initial, patients=patients,
+                       chairs=chairs)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         override = data["override_authorisation"] and may(request.user, CLINICAL_WRITE)
@@ -47,10 +53,13 @@ def book(request):
     return render(request, template, {"form": form, "selected_patient": selected or initial.get("patient")})
 
 
-def _appointment_for(uuid):
-    appointment = selectors.appointment_page(uuid, recheck_every=settings.TMS_MT_RECHECK_EVERY)
+def _appointment_for(request, uuid):
+    """The appointment the URL names, behind the clinic wall, named in the audit trail."""
+    appointment = selectors.appointment_page(walled(request, Appointment.objects), uuid,
+                                             recheck_every=settings.TMS_MT_RECHECK_EVERY)
     if appointment is None:
         raise Http404("No such appointment.")
+    audit.about(request, appointment.patient)
     return appointment
 
 
@@ -66,17 +75,21 @@ def _session_record_initial(appointment):
 
 @staff_required(SEE_PATIENTS)
 def appointment(request, uuid):
-    return _render_appointment(request, _appointment_for(uuid))
+    return _render_appointment(request, _appointment_for(request, uuid))
 
 
 def _render_appointment(request, current, **forms):
+    # Session records and motor thresholds are clinical: read only for those who run sessions.
+    runs_sessions = may(request.user, RUN_SESSIONS)
+    completed = current.status == Appointment.Status.COMPLETED
     context = {
         "appointment": current,
         "authorisation": services.authorisation_left(current.course),
         "has_started": current.starts_at <= timezone.now(),
-        "record": getattr(current, "session_record", None) if current.status == Appointment.Status.COMPLETED else None,
+        "record": getattr(current, "session_record", None) if completed and runs_sessions else None,
         "cancel_form": forms.get("cancel_form") or CancelForm(),
-        "record_form": forms.get("record_form") or SessionRecordForm(initial=_session_record_initial(current)),
+        "record_form": forms.get("record_form") or (
+            SessionRecordForm(initial=_session_record_initial(current)) if runs_sessions else None),
         "proposed": selectors.proposed_slots(current) if current.status == Appointment.Status.BOOKED else [],
         "reschedule_error": forms.get("reschedule_error"),
     }
@@ -101,7 +114,7 @@ def appointment_action(request, uuid, action):
     if not may(request.user, ACTIONS[action]):
         messages.error(request, "Your role cannot do that.")
         return redirect("staff:appointment", uuid=uuid)
-    current = _appointment_for(uuid)
+    current = _appointment_for(request, uuid)
     try:
         if action == "check-in":
             services.check_in(current, by=request.user)

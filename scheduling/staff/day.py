@@ -4,6 +4,7 @@ import datetime
 import math
 
 from django.conf import settings
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
@@ -15,9 +16,13 @@ from ..services import ClinicCalendar
 
 
 def _chosen_clinic(request, clinics):
-    """The clinic asked for in ?clinic=, else the one this session last looked at."""
-    wanted = request.GET.get("clinic") or request.session.get("clinic_id")
+    """The clinic asked for in ?clinic=, else the one this session last looked at, else the
+    user's home clinic. A clinic that is not one of the user's is not found."""
     by_id = {str(clinic.pk): clinic for clinic in clinics}
+    asked = request.GET.get("clinic")
+    if asked and asked not in by_id:
+        raise Http404("No such clinic among yours.")
+    wanted = asked or request.session.get("clinic_id")
     clinic = by_id.get(str(wanted)) or (clinics[0] if clinics else None)
     if clinic is not None and request.session.get("clinic_id") != clinic.pk:
         request.session["clinic_id"] = clinic.pk
@@ -73,7 +78,7 @@ class DayGrid:
 
 
 def _render_day(request, day):
-    clinics = list(Clinic.objects.all())
+    clinics = list(Clinic.objects.visible_to(request.user))
     clinic = _chosen_clinic(request, clinics)
     context = {"clinics": clinics, "clinic": clinic, "day": day, "grid": None}
     if clinic is not None:
@@ -102,7 +107,7 @@ def day(request, day):
 
 @staff_required(SEE_PATIENTS)
 def week(request, day):
-    clinics = list(Clinic.objects.all())
+    clinics = list(Clinic.objects.visible_to(request.user))
     clinic = _chosen_clinic(request, clinics)
     if clinic is None:
         return redirect("staff:today")

@@ -18,7 +18,8 @@ from patients.models import (
     TreatmentCourse,
 )
 from patients.outcomes import DEFAULT_MONTHS
-from patients.services import snooze_until_error
+from patients.services import CLINICAL_KINDS, snooze_until_error
+from tmsclinic.inputs import OneLineField, SaneDateField, SaneDateTimeField, iso_moment
 
 from ..models import Appointment, Chair, Clinic, SessionRecord
 
@@ -47,17 +48,20 @@ class BookingForm(forms.Form):
         error_messages={"required": "Choose a patient.", "invalid_choice": "Choose a patient from the search."},
     )
     chair = forms.ModelChoiceField(queryset=Chair.objects.filter(active=True).select_related("clinic"))
-    starts_at = forms.DateTimeField(
+    starts_at = SaneDateTimeField(
         label="Starts at (clinic time)", widget=LocalDateTimeInput(), input_formats=["%Y-%m-%dT%H:%M"]
     )
     kind = forms.ChoiceField(choices=Appointment.Kind.choices, initial=Appointment.Kind.ACUTE)
     override_authorisation = forms.BooleanField(
         required=False, label="I approve a session beyond the course's authorisation (clinicians only)"
     )
-    override_note = forms.CharField(required=False, max_length=200, label="Reason for the approval")
+    override_note = OneLineField(required=False, max_length=200, label="Reason for the approval")
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, patients, chairs, **kwargs):
         super().__init__(*args, **kwargs)
+        # Only the user's clinics' patients and chairs: another clinic's is "not a choice".
+        self.fields["patient"].queryset = patients
+        self.fields["chair"].queryset = chairs.select_related("clinic")
         self.helper = FormHelper()
         self.helper.form_tag = False
 
@@ -73,25 +77,21 @@ class BookingForm(forms.Form):
         return cleaned
 
 
-def booking_initial(query):
-    """Prefill the booking form from a clicked empty slot or a patient page link."""
+def booking_initial(query, *, patients, chairs):
+    """Prefill the booking form from a clicked empty slot or a patient page link, with only the
+    ``patients`` and ``chairs`` the user may book (their clinics')."""
     initial = {}
     chair_id = query.get("chair", "")
-    chair = (
-        Chair.objects.filter(pk=chair_id, active=True).select_related("clinic").first() if chair_id.isdigit() else None
-    )
+    chair = chairs.filter(pk=chair_id).select_related("clinic").first() if chair_id.isdigit() else None
     if chair is not None:
         initial["chair"] = chair
-    try:
-        moment = datetime.datetime.fromisoformat(query.get("starts_at", ""))
-    except ValueError:
-        moment = None
+    moment = iso_moment(query.get("starts_at", ""))
     if moment is not None:
         if timezone.is_aware(moment) and chair is not None:
             moment = chair.clinic.local(moment)
         initial["starts_at"] = moment.replace(tzinfo=None)
     try:
-        patient = Patient.objects.filter(uuid=uuid_module.UUID(query.get("patient", ""))).first()
+        patient = patients.filter(uuid=uuid_module.UUID(query.get("patient", ""))).first()
     except ValueError:
         patient = None
     if patient is not None:
@@ -102,7 +102,7 @@ def booking_initial(query):
 
 
 class CancelForm(forms.Form):
-    reason = forms.CharField(max_length=200, label="Reason for cancelling")
+    reason = OneLineField(max_length=200, label="Reason for cancelling")
 
 
 class RescheduleForm(forms.Form):
@@ -112,10 +112,10 @@ class RescheduleForm(forms.Form):
         chair_id, _, moment = self.cleaned_data["slot"].partition("@")
         try:
             chair = Chair.objects.select_related("clinic").get(pk=int(chair_id), active=True)
-            starts_at = datetime.datetime.fromisoformat(moment)
         except (ValueError, Chair.DoesNotExist) as error:
             raise forms.ValidationError("Choose one of the proposed times.") from error
-        if timezone.is_naive(starts_at):
+        starts_at = iso_moment(moment)
+        if starts_at is None or timezone.is_naive(starts_at):
             raise forms.ValidationError("Choose one of the proposed times.")
         return chair, starts_at
 
@@ -132,13 +132,13 @@ class StartCourseForm(forms.Form):
     protocol = forms.ModelChoiceField(queryset=Protocol.objects.filter(active=True))
     template = forms.ModelChoiceField(queryset=CourseTemplate.objects.all(), label="Course template")
     kind = forms.ChoiceField(choices=TreatmentCourse.Kind.choices, initial=TreatmentCourse.Kind.ACUTE)
-    start_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    start_date = SaneDateField(widget=forms.DateInput(attrs={"type": "date"}))
     chair = forms.ModelChoiceField(queryset=Chair.objects.none())
     time_of_day = forms.TimeField(widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"))
     motor_threshold = forms.IntegerField(required=False, min_value=1, max_value=100,
                                          label="Motor threshold (% machine output), if known")
     authorised_sessions = forms.IntegerField(required=False, min_value=1, max_value=200)
-    prior_auth_number = forms.CharField(required=False, max_length=64, label="Prior authorisation number")
+    prior_auth_number = OneLineField(required=False, max_length=64, label="Prior authorisation number")
 
     def __init__(self, *args, clinic, **kwargs):
         super().__init__(*args, **kwargs)
@@ -164,10 +164,24 @@ class WorklistFilterForm(forms.Form):
     clinic = forms.TypedChoiceField(label="Home clinic", coerce=int, empty_value=None, required=False)
     kind = forms.ChoiceField(label="Flag", choices=[("", "Every kind"), *PatientFlag.Kind.choices], required=False)
 
-    def __init__(self, *args, clinics, **kwargs):
+    CLINICAL_REVIEW = "clinical_review"
+
+    def __init__(self, *args, clinics, clinical, **kwargs):
         super().__init__(*args, **kwargs)
         # Choices from the clinics the view has already read: no query of its own.
         self.fields["clinic"].choices = [("", "Any clinic"), *((clinic.pk, clinic.name) for clinic in clinics)]
+        if not clinical:
+            # Whoever may not read clinical detail sees safety and worsening flags as one kind.
+            self.fields["kind"].choices = [
+                ("", "Every kind"), *((kind, label) for kind, label in PatientFlag.Kind.choices
+                                      if kind not in CLINICAL_KINDS), (self.CLINICAL_REVIEW, "Clinical review")]
+
+    def kinds(self):
+        """The flag kinds the chosen filter stands for (none chosen: None)."""
+        kind = self.cleaned_data.get("kind")
+        if not kind:
+            return None
+        return list(CLINICAL_KINDS) if kind == self.CLINICAL_REVIEW else [kind]
 
 
 class OutreachForm(forms.ModelForm):
@@ -178,7 +192,7 @@ class OutreachForm(forms.ModelForm):
 
 
 class SnoozeForm(forms.Form):
-    until = forms.DateField(label="Hide until", widget=forms.DateInput(attrs={"type": "date"}),
+    until = SaneDateField(label="Hide until", widget=forms.DateInput(attrs={"type": "date"}),
                             error_messages={"required": "Choose the day the flag comes back.",
                                             "invalid": "Enter the date as YYYY-MM-DD."})
 
@@ -209,7 +223,7 @@ class ChoosePlanTemplateForm(forms.Form):
 
 
 class StartPlanForm(forms.Form):
-    started_on = forms.DateField(label="Start date (first visit due)", widget=forms.DateInput(attrs={"type": "date"}))
+    started_on = SaneDateField(label="Start date (first visit due)", widget=forms.DateInput(attrs={"type": "date"}))
     grace_days = forms.IntegerField(
         min_value=0, max_value=60, help_text="Days after a due date before the patient counts as overdue"
     )
@@ -261,7 +275,7 @@ PhaseFormSet = forms.formset_factory(PhaseForm, formset=BasePhaseFormSet, extra=
 
 
 class PausePlanForm(forms.Form):
-    until = forms.DateField(
+    until = SaneDateField(
         required=False, label="Paused until", widget=forms.DateInput(attrs={"type": "date"}),
         help_text="Nothing is due before this day. Leave empty to pause until someone resumes the plan.",
     )
@@ -278,16 +292,20 @@ class PausePlanForm(forms.Form):
 
 
 class EndPlanForm(forms.Form):
-    reason = forms.CharField(
+    reason = OneLineField(
         max_length=200, label="Reason for ending the plan",
         error_messages={"required": "Say why the plan ends, e.g. “moved away” or “reintroduction started”."},
     )
 
 
 class OutcomesReportForm(forms.Form):
-    clinic = forms.ModelChoiceField(queryset=Clinic.objects.all(), required=False, empty_label="All clinics",
+    clinic = forms.ModelChoiceField(queryset=Clinic.objects.none(), required=False, empty_label="All your clinics",
                                     widget=forms.Select(attrs={"class": "form-select"}))
     months = forms.IntegerField(
         min_value=0, max_value=120, required=False, label="Plan started at least (months ago)",
         widget=forms.NumberInput(attrs={"class": "form-control", "placeholder": DEFAULT_MONTHS}),
     )
+
+    def __init__(self, *args, clinics, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["clinic"].queryset = clinics

@@ -3,12 +3,14 @@ the portal invitation."""
 
 from django.contrib import messages
 from django.db import IntegrityError
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from patients.models import MaintenancePlan, Patient, TreatmentCourse
-from tmsclinic.roles import CLINICAL_WRITE, EDIT_PATIENTS, SEE_PATIENTS, staff_required
+from patients.models import TreatmentCourse
+from patients.selectors import patient_for, plan_for
+from tmsclinic import audit
+from tmsclinic.roles import CLINICAL_READ, CLINICAL_WRITE, EDIT_PATIENTS, SEE_PATIENTS, may, staff_required
 
 from .. import selectors, services
 from ..services.portal import InviteRefused, invite_patient
@@ -17,25 +19,29 @@ from .forms import ChoosePlanTemplateForm, EndPlanForm, PausePlanForm, PhaseForm
 
 @staff_required(SEE_PATIENTS)
 def patient(request, uuid):
-    person = get_object_or_404(Patient.objects.select_related("home_clinic", "primary_clinician"), uuid=uuid)
+    person = patient_for(request, uuid, related=("home_clinic", "primary_clinician"))
     # Every course, newest first: the outcomes need them all, and the one in progress is among them.
     courses = list(person.courses.select_related("protocol").order_by("-start_date"))
     course = next((c for c in courses if c.status == TreatmentCourse.Status.ACTIVE), None)
     upcoming, past = selectors.patient_appointments(person, now=timezone.now(), limit=20)
-    return render(request, "staff/patient.html", {
+    context = {
         "patient": person,
         "summary": selectors.course_summary(course) if course else None,
         "upcoming": upcoming,
         "past": past,
         "deliveries": selectors.delivery_log(person),
-        **selectors.patient_outcomes(person, courses),
-    })
+    }
+    # Clinical detail is read only for whoever may see it, not just hidden in the page.
+    context.update(selectors.patient_outcomes(person, courses, clinical=may(request.user, CLINICAL_READ)))
+    if may(request.user, CLINICAL_READ):
+        context["opened_by"] = audit.opened_by(person)
+    return render(request, "staff/patient.html", context)
 
 
 @staff_required(CLINICAL_WRITE)
 @require_http_methods(["GET", "POST"])
 def start_course(request, uuid):
-    person = get_object_or_404(Patient.objects.select_related("home_clinic"), uuid=uuid)
+    person = patient_for(request, uuid)
     form = StartCourseForm(request.POST if request.method == "POST" else None, clinic=person.home_clinic)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -52,7 +58,7 @@ def start_course(request, uuid):
 @staff_required(EDIT_PATIENTS)
 @require_POST
 def invite(request, uuid):
-    person = get_object_or_404(Patient.objects.select_related("home_clinic"), uuid=uuid)
+    person = patient_for(request, uuid)
     try:
         user = invite_patient(person)
     except InviteRefused as refusal:
@@ -69,7 +75,7 @@ def invite(request, uuid):
 @require_http_methods(["GET", "POST"])
 def plan_start(request, uuid):
     """Two steps: choose a template (?template=), then adjust its phases for this patient."""
-    person = get_object_or_404(Patient.objects.select_related("home_clinic"), uuid=uuid)
+    person = patient_for(request, uuid)
     source = services.latest_completed_acute(person.courses.select_related("protocol").order_by("-start_date"))
     refusal = services.why_no_new_plan(person, source)
     if refusal:
@@ -108,10 +114,6 @@ def plan_start(request, uuid):
     }, status=400 if form.is_bound else 200)
 
 
-def _plan(pk):
-    return get_object_or_404(MaintenancePlan.objects.select_related("patient__home_clinic"), pk=pk)
-
-
 def _render_plan_action(request, plan, form, action):
     return render(request, "staff/outcomes/plan_action.html", {
         "plan": plan, "patient": plan.patient, "form": form, "action": action,
@@ -121,7 +123,7 @@ def _render_plan_action(request, plan, form, action):
 @staff_required(CLINICAL_WRITE)
 @require_http_methods(["GET", "POST"])
 def plan_pause(request, pk):
-    plan = _plan(pk)
+    plan = plan_for(request, pk)
     if reason := services.why_not_pause(plan):
         messages.error(request, reason)
         return redirect("staff:patient", uuid=plan.patient.uuid)
@@ -142,7 +144,7 @@ def plan_pause(request, pk):
 @staff_required(CLINICAL_WRITE)
 @require_POST
 def plan_resume(request, pk):
-    plan = _plan(pk)
+    plan = plan_for(request, pk)
     try:
         services.resume_plan(plan)
     except services.PlanStateError as refusal:
@@ -155,7 +157,7 @@ def plan_resume(request, pk):
 @staff_required(CLINICAL_WRITE)
 @require_http_methods(["GET", "POST"])
 def plan_end(request, pk):
-    plan = _plan(pk)
+    plan = plan_for(request, pk)
     if reason := services.why_not_end(plan):
         messages.error(request, reason)
         return redirect("staff:patient", uuid=plan.patient.uuid)

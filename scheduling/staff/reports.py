@@ -11,13 +11,17 @@ from django.utils.text import slugify
 
 from patients import charts
 from patients.outcomes import DEFAULT_MONTHS, HORIZON_MONTHS, horizon_days, relapse_cohort, summarise
+from tmsclinic import audit
+from tmsclinic.exports import spreadsheet_safe
 from tmsclinic.roles import READ_REPORTS, staff_required
 
+from ..models import Clinic
 from .forms import OutcomesReportForm
 
 
 def _cohort_for(request):
-    form = OutcomesReportForm(request.GET)
+    clinics = Clinic.objects.visible_to(request.user)
+    form = OutcomesReportForm(request.GET, clinics=clinics)
     # An invalid filter shows its error and is ignored; the valid one still applies.
     form.is_valid()
     clinic = form.cleaned_data.get("clinic")
@@ -25,7 +29,8 @@ def _cohort_for(request):
     months = DEFAULT_MONTHS if months is None else months
     today = clinic.today() if clinic else timezone.localdate()
     started_by = today - datetime.timedelta(days=horizon_days(months))
-    return form, clinic, months, today, relapse_cohort(clinic=clinic, started_by=started_by, today=today)
+    return form, clinic, months, today, relapse_cohort(
+        clinics=[clinic] if clinic else clinics, started_by=started_by, today=today)
 
 
 @staff_required(READ_REPORTS)
@@ -42,14 +47,10 @@ def outcomes_report(request):
     })
 
 
-def _csv_cell(text):
-    # A cell starting with = + - or @ is a formula to a spreadsheet; MRNs are typed by staff.
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@") else text
-
-
 @staff_required(READ_REPORTS)
 def outcomes_csv(request):
     _, clinic, _, today, rows = _cohort_for(request)
+    audit.about(request, None, action="export")
     name = f"outcomes-{slugify(clinic.name) if clinic else 'all-clinics'}-{today:%Y-%m-%d}.csv"
     response = HttpResponse(content_type="text/csv; charset=utf-8",
                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
@@ -57,7 +58,7 @@ def outcomes_csv(request):
     writer.writerow(["mrn", "clinic", "plan_started_on", "group", "relapse_on", "censored_on", "days_followed"])
     for row in rows:
         writer.writerow([
-            _csv_cell(row.mrn), _csv_cell(row.clinic), row.started_on, row.group,
+            spreadsheet_safe(row.mrn), spreadsheet_safe(row.clinic), row.started_on, row.group,
             row.relapse_on or "", row.censored_on or "", row.days,
         ])
     return response

@@ -5,14 +5,15 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from patients.models import OutreachAttempt, PatientFlag
+from patients.models import OutreachAttempt
+from patients.selectors import flag_for, walled
 from patients.services import CLINICAL_KINDS, FlagRefused, resolve_flag, snooze_flag, why_not_snooze
-from tmsclinic.roles import BOOK, CLINICAL_WRITE, FOLLOW_UP, SEE_PATIENTS, may, staff_required
+from tmsclinic.roles import BOOK, CLINICAL_READ, CLINICAL_WRITE, FOLLOW_UP, SEE_PATIENTS, may, staff_required
 
 from .. import selectors
 from ..models import Appointment, Clinic
@@ -38,16 +39,16 @@ def _form_id(flag):
 @staff_required(SEE_PATIENTS)
 def worklist(request):
     now = timezone.now()
-    clinics = list(Clinic.objects.all())
-    filters = WorklistFilterForm(request.GET, clinics=clinics)
+    clinics = list(Clinic.objects.visible_to(request.user))
+    filters = WorklistFilterForm(request.GET, clinics=clinics, clinical=may(request.user, CLINICAL_READ))
     # An invalid filter shows its error and is ignored; the valid ones still apply.
     filters.is_valid()
     wanted = filters.cleaned_data
-    flags = selectors.open_flags(clinics, now)
+    flags = walled(request, selectors.open_flags(clinics, now))
     if wanted.get("clinic"):
         flags = flags.filter(patient__home_clinic_id=wanted["clinic"])
-    if wanted.get("kind"):
-        flags = flags.filter(kind=wanted["kind"])
+    if filters.kinds():
+        flags = flags.filter(kind__in=filters.kinds())
     page = Paginator(flags, PAGE_SIZE).get_page(request.GET.get("page"))
     for flag in page:
         clinic = flag.patient.home_clinic
@@ -65,7 +66,7 @@ def worklist(request):
 
 def _open_flag(request, pk):
     """The flag, or None (with a message) when someone has resolved it meanwhile."""
-    flag = get_object_or_404(PatientFlag.objects.select_related("patient__home_clinic"), pk=pk)
+    flag = flag_for(request, pk)
     if not flag.is_open:
         messages.info(request, f"The flag “{flag.get_kind_display()}” for {flag.patient.full_name} is already "
                                "resolved.")

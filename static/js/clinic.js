@@ -7,3 +7,9 @@ document.addEventListener("click", (event) => {
   form.querySelector("#patient-search").value = choice.dataset.label;
   choice.closest("#patient-results").replaceChildren();
 });
+
+// A <select data-submit-on-change> (the clinic picker) submits its form when changed; an
+// inline onchange= would be refused by the Content-Security-Policy.
+document.addEventListener("change", (event) => {
+  if (event.target.matches("select[data-submit-on-change]")) event.target.form.requestSubmit();
+});

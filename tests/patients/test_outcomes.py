@@ -18,7 +18,7 @@ def test_each_patient_counts_once_from_their_first_plan(clinic):
     patient = on_plan(clinic, status=MaintenancePlan.Status.ENDED, ended_on=datetime.date(2025, 12, 1))
     second = MaintenancePlanFactory(patient=patient, started_on=datetime.date(2026, 1, 5))
     PatientFlagFactory(patient=patient, plan=second, kind=PatientFlag.Kind.OVERDUE_MAINTENANCE)
-    assert outcomes.relapse_cohort(clinic=clinic, started_by=TODAY, today=TODAY) == [outcomes.CohortRow(
+    assert outcomes.relapse_cohort(clinics=[clinic], started_by=TODAY, today=TODAY) == [outcomes.CohortRow(
         mrn=patient.mrn, clinic="Riverside TMS", started_on=PLAN_START, lapsed=False, relapse_on=None,
         censored_on=datetime.date(2025, 12, 1),
     )]

@@ -5,7 +5,7 @@ import time_machine
 from django.urls import reverse
 
 from tests.factories import PASSWORD, AppointmentFactory, ChairFactory, UserFactory, staff_user
-from tmsclinic.roles import STAFF_ROLES
+from tmsclinic.roles import CLINIC_ADMIN, CLINICIAN, FRONT_DESK, TECHNICIAN
 
 
 def test_anonymous_user_is_sent_to_login(client, db):
@@ -35,10 +35,20 @@ def test_it_logs_out(client, front_desk):
     assert client.get(reverse("staff:today")).status_code == 302
 
 
-@pytest.mark.parametrize("role", STAFF_ROLES)
-def test_every_staff_role_opens_the_staff_home(client, role, db):
+@pytest.mark.parametrize("role", [FRONT_DESK, TECHNICIAN, CLINICIAN])
+def test_every_role_that_sees_patients_opens_the_staff_home(client, role, db):
     client.force_login(staff_user(role=role, username=f"u-{role}"))
     assert client.get(reverse("staff:today")).status_code == 200
+    assert client.get(reverse("home"))["Location"] == reverse("staff:today")
+
+
+def test_the_clinic_admin_is_sent_to_admin_and_opens_no_staff_page(client, db):
+    user = staff_user(role=CLINIC_ADMIN, username="boss")
+    user.is_staff = True
+    user.save(update_fields=["is_staff"])
+    client.force_login(user)
+    assert client.get(reverse("home"))["Location"] == reverse("admin:index")
+    assert client.get(reverse("staff:today")).status_code == 403
 
 
 def test_an_account_without_a_staff_role_is_refused(client, db):
@@ -49,7 +59,8 @@ def test_an_account_without_a_staff_role_is_refused(client, db):
     assert client.get(reverse("home")).status_code == 403
 
 
-def test_healthz_reports_database_and_broker(client, db):
+def test_healthz_reports_database_and_broker_to_staff(client, front_desk):
+    client.force_login(front_desk)
     response = client.get("/healthz")
     assert response.status_code == 200
     body = response.json()
@@ -60,9 +71,10 @@ def test_healthz_reports_database_and_broker(client, db):
 def test_healthz_stays_up_when_the_broker_is_unreachable(client, db, settings):
     from tmsclinic.celery import app
 
+    settings.TMS_HEALTHZ_TOKEN = "monitor-token"
     app.conf.broker_url = "redis://127.0.0.1:1/0"  # nothing listens on port 1
     try:
-        response = client.get("/healthz")
+        response = client.get("/healthz", headers={"Authorization": "Bearer monitor-token"})
     finally:
         app.conf.broker_url = settings.CELERY_BROKER_URL
     assert response.status_code == 200

@@ -71,3 +71,19 @@ def test_staff_required_lets_in_any_one_of_its_capabilities(rf, db):
     request.user = UserFactory(username="nobody")
     with pytest.raises(PermissionDenied):
         view(request)
+
+
+def test_technicians_enter_phq9s_only_where_the_clinic_allows_it(db, settings, client):
+    from django.urls import reverse
+
+    from tests.factories import PatientFactory
+
+    technician = staff_user(role=roles.TECHNICIAN, username="tech")
+    patient = PatientFactory()
+    client.force_login(technician)
+    assert not roles.may(technician, roles.RECORD_PHQ9)
+    assert client.get(reverse("staff:phq9", args=[patient.uuid])).status_code == 403
+    settings.TMS_TECHNICIANS_RECORD_PHQ9 = True
+    technician = type(technician).objects.get(pk=technician.pk)  # the capabilities are cached per request
+    assert roles.may(technician, roles.RECORD_PHQ9) and not roles.may(technician, roles.CLINICAL_READ)
+    assert client.get(reverse("staff:phq9", args=[patient.uuid])).status_code == 200

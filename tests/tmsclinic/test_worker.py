@@ -45,7 +45,8 @@ def worker():
         process.kill()
 
 
-def test_a_worker_runs_the_heartbeat_and_healthz_reports_it(worker, client, db):
+def test_a_worker_runs_the_heartbeat_and_healthz_reports_it(worker, client, db, settings):
+    settings.TMS_HEALTHZ_TOKEN = "monitor-token"
     cache.delete(HEARTBEAT_KEY)
     heartbeat.delay()
     deadline = time.monotonic() + 60
@@ -54,4 +55,5 @@ def test_a_worker_runs_the_heartbeat_and_healthz_reports_it(worker, client, db):
     if cache.get(HEARTBEAT_KEY) is None:
         worker.terminate()
         pytest.fail("the worker never ran the task:\n" + worker.communicate(timeout=20)[0][-3000:])
-    assert client.get("/healthz").json()["worker_last_seen"] == cache.get(HEARTBEAT_KEY)
+    details = client.get("/healthz", headers={"Authorization": "Bearer monitor-token"}).json()
+    assert details["worker_last_seen"] == cache.get(HEARTBEAT_KEY)

@@ -42,7 +42,16 @@ from patients.models import (
     Protocol,
     TreatmentCourse,
 )
-from scheduling.models import Appointment, Chair, Clinic, Closure, OpeningHours, Reminder, SessionRecord
+from scheduling.models import (
+    Appointment,
+    Chair,
+    Clinic,
+    ClinicMembership,
+    Closure,
+    OpeningHours,
+    Reminder,
+    SessionRecord,
+)
 from scheduling.services import course_days
 from scheduling.services.plans import flag_overdue_patients, forget_missed_appointments_mark
 from scheduling.services.portal import InviteRefused, open_portal_account
@@ -608,6 +617,13 @@ def seed_staff():
     return staff
 
 
+def seed_memberships(users, clinics):
+    """The demo's staff work at every demo clinic, the first being home; safe to re-run."""
+    for user in users:
+        for n, clinic in enumerate(clinics):
+            ClinicMembership.objects.update_or_create(user=user, clinic=clinic, defaults={"is_home": n == 0})
+
+
 def _demo_user(User, username, **fields):
     user, _ = User.objects.update_or_create(
         username=username, defaults={"email": f"{username}@example.org", "is_active": True, **fields}
@@ -734,6 +750,7 @@ class Command(BaseCommand):
                 ClinicSeating(seed_clinic(spec, now.date()), spec=spec, lane_minutes=lane_minutes, now=now)
                 for spec in CLINICS
             ]
+            seed_memberships(staff.values(), [seating.clinic for seating in clinics])
             builder = DemoBuilder(rng=random.Random(seed), now=now, clinics=clinics, protocols=protocols,
                                   course_template=course_template, plan_template=plan_template, staff=staff)
             for number in range(1, patients + 1):

@@ -39,8 +39,9 @@ def clinic_admin(db):
     user = factories.staff_user(username="clinicadmin", role="Clinic admin")
     user.is_staff = True
     user.save(update_fields=["is_staff"])
-    # The role has no rights on outreach attempts; grant them, so that the test shows the guard.
-    user.user_permissions.add(*Permission.objects.filter(codename__endswith="_outreachattempt"))
+    # The role holds no rights on patients' records since issue 11; grant every one of them,
+    # delete included, so that the test shows the guard rather than a missing permission.
+    user.user_permissions.add(*Permission.objects.filter(content_type__app_label="patients"))
     return user
 
 

@@ -2,6 +2,7 @@
 
 from django.urls import reverse
 
+from tests.conftest import AUDIT_QUERIES
 from tests.factories import PatientFactory
 
 
@@ -22,7 +23,7 @@ def test_search_returns_a_fragment_of_active_patients_to_pick_from(desk_client, 
 
 def test_search_shows_at_most_ten_patients_in_one_query(desk_client, clinic, django_assert_num_queries):
     PatientFactory.create_batch(12, home_clinic=clinic, last_name="Many")
-    with django_assert_num_queries(4):  # session, user, roles, the search
+    with django_assert_num_queries(5 + AUDIT_QUERIES):  # session, user, roles, clinics, the search, the audit
         response = search(desk_client, "many")
     assert response.content.decode().count("data-select-patient=") == 10
 
@@ -35,7 +36,7 @@ def test_search_puts_an_exact_mrn_first_among_longer_ones(desk_client, clinic):
 
 
 def test_search_asks_for_two_characters_before_looking(desk_client, people, django_assert_num_queries):
-    with django_assert_num_queries(3):  # session, user, roles
+    with django_assert_num_queries(3 + AUDIT_QUERIES):  # session, user, roles, the audit
         response = search(desk_client, "a")
     page = response.content.decode()
     assert "data-select-patient" not in page

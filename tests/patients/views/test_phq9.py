@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from patients.forms import PHQ9_ANSWERS
 from patients.models import PHQ9_ITEMS, Assessment, PatientFlag
-from tests.factories import UserFactory
+from tests.factories import UserFactory, staff_user
 from tmsclinic.roles import CLINIC_ADMIN, CLINICIAN, FRONT_DESK, TECHNICIAN
 
 NOW = datetime.datetime(2026, 12, 2, 15, 0, tzinfo=datetime.UTC)
@@ -34,9 +34,9 @@ def url(patient):
     return reverse("staff:phq9", args=[patient.uuid])
 
 
-def test_it_shows_the_nine_questions_with_the_four_answers_and_the_difficulty_question(client, front_desk,
+def test_it_shows_the_nine_questions_with_the_four_answers_and_the_difficulty_question(client, clinician,
                                                                                        patient):
-    client.force_login(front_desk)
+    client.force_login(clinician)
     page = client.get(url(patient)).content.decode()
     assert "Over the last 2 weeks, how often have you been bothered by any of the following problems?" in page
     for number, wording in enumerate(PHQ9_ITEMS, start=1):
@@ -49,9 +49,19 @@ def test_it_shows_the_nine_questions_with_the_four_answers_and_the_difficulty_qu
     assert page.count("<legend") == 10
 
 
-@pytest.mark.parametrize("role", [FRONT_DESK, TECHNICIAN, CLINICIAN, CLINIC_ADMIN])
-def test_every_staff_role_enters_a_phq9_through_the_service(client, patient, role):
-    user = UserFactory(role=role)
+@pytest.mark.parametrize("role", [FRONT_DESK, TECHNICIAN, CLINIC_ADMIN])
+def test_roles_without_clinical_access_cannot_enter_a_phq9(client, patient, role):
+    client.force_login(staff_user(role=role))
+    assert client.get(url(patient)).status_code == 403
+    assert client.post(url(patient), answers(2, 2, 2, 2, 2, 2, 1, 1, 0, difficulty=1)).status_code == 403
+    assert not Assessment.objects.filter(patient=patient).exists()
+
+
+@pytest.mark.parametrize("role", [CLINICIAN, TECHNICIAN])
+def test_a_clinician_or_a_technician_where_allowed_enters_a_phq9_through_the_service(client, patient, role,
+                                                                                     settings):
+    settings.TMS_TECHNICIANS_RECORD_PHQ9 = True
+    user = staff_user(role=role)
     client.force_login(user)
     response = client.post(url(patient), answers(2, 2, 2, 2, 2, 2, 1, 1, 0, difficulty=1))
     assert response.status_code == 302 and response["Location"] == reverse("staff:patient", args=[patient.uuid])
@@ -64,19 +74,20 @@ def test_every_staff_role_enters_a_phq9_through_the_service(client, patient, rol
     assert not PatientFlag.objects.exists() and mail.outbox == []
 
 
-def test_the_difficulty_question_may_be_left_unanswered(client, technician, patient):
-    client.force_login(technician)
+def test_the_difficulty_question_may_be_left_unanswered(client, clinician, patient):
+    client.force_login(clinician)
     client.post(url(patient), answers(0, 0, 0, 0, 0, 0, 0, 0, 0))
     assert Assessment.objects.get(patient=patient).difficulty is None
 
 
-def test_item_9_raises_a_safety_flag_emails_the_clinician_and_says_so(client, front_desk, clinician, patient,
-                                                                      django_capture_on_commit_callbacks):
+def test_item_9_raises_a_safety_flag_emails_the_clinician_and_says_so(client, technician, clinician, patient,
+                                                                      django_capture_on_commit_callbacks, settings):
+    settings.TMS_TECHNICIANS_RECORD_PHQ9 = True  # entered at the chair; the primary clinician is told
     clinician.first_name, clinician.last_name = "Grace", "Hopper"
     clinician.save()
     patient.primary_clinician = clinician
     patient.save()
-    client.force_login(front_desk)
+    client.force_login(technician)
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(url(patient), answers(1, 1, 1, 1, 1, 1, 1, 1, 1), follow=True)
     flag = PatientFlag.objects.get(patient=patient)
@@ -88,9 +99,9 @@ def test_item_9_raises_a_safety_flag_emails_the_clinician_and_says_so(client, fr
     assert "A safety flag was raised and Grace Hopper has been e-mailed to review today." in notice[:600]
 
 
-def test_missing_answers_are_named_and_nothing_is_saved(client, front_desk, patient,
+def test_missing_answers_are_named_and_nothing_is_saved(client, clinician, patient,
                                                         django_capture_on_commit_callbacks):
-    client.force_login(front_desk)
+    client.force_login(clinician)
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(url(patient), answers(1, 1, 1, None, 1, 1, 1, 1, None))
     assert response.status_code == 400
@@ -100,8 +111,8 @@ def test_missing_answers_are_named_and_nothing_is_saved(client, front_desk, pati
     assert not Assessment.objects.exists() and not PatientFlag.objects.exists() and mail.outbox == []
 
 
-def test_an_answer_outside_the_scale_is_refused(client, front_desk, patient):
-    client.force_login(front_desk)
+def test_an_answer_outside_the_scale_is_refused(client, clinician, patient):
+    client.force_login(clinician)
     response = client.post(url(patient), answers(4, 1, 1, 1, 1, 1, 1, 1, 0))
     assert response.status_code == 400
     assert not Assessment.objects.exists()

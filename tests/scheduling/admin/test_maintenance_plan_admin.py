@@ -47,8 +47,9 @@ def plan(patient, chair):
 
 
 @pytest.fixture
-def clinic_admin_client(client, db):
-    client.force_login(factories.admin_user("clinicadmin", "Clinic admin"))
+def clinician_admin_client(client, db):
+    """A clinician given admin access (the clinic admin no longer opens patients' plans)."""
+    client.force_login(factories.admin_user("doc", "Clinician"))
     return client
 
 
@@ -78,22 +79,22 @@ def history(plan):
 # --- Ending --------------------------------------------------------------------------------------
 
 
-def test_ending_asks_for_a_reason_first_and_changes_nothing_until_then(clinic_admin_client, plan):
+def test_ending_asks_for_a_reason_first_and_changes_nothing_until_then(clinician_admin_client, plan):
     before = history(plan)
 
-    page = act(clinic_admin_client, "end_selected", plan).content.decode()
+    page = act(clinician_admin_client, "end_selected", plan).content.decode()
     assert "Reason for ending the plan" in page
     assert str(plan) in page
 
     for reason in ("", "   "):
-        refused = act(clinic_admin_client, "end_selected", plan, confirm="yes", reason=reason)
+        refused = act(clinician_admin_client, "end_selected", plan, confirm="yes", reason=reason)
         assert refused.status_code == 200
         assert "Say why the plan ends" in refused.content.decode()
 
     assert history(plan) == before
 
 
-def test_ending_goes_through_end_plan_and_resolves_the_overdue_flag(clinic_admin_client, plan, monkeypatch):
+def test_ending_goes_through_end_plan_and_resolves_the_overdue_flag(clinician_admin_client, plan, monkeypatch):
     ended_by_service = []
 
     def spy(plan, **kwargs):
@@ -102,7 +103,7 @@ def test_ending_goes_through_end_plan_and_resolves_the_overdue_flag(clinic_admin
 
     monkeypatch.setattr("scheduling.admin.end_plan", spy)
 
-    response = act(clinic_admin_client, "end_selected", plan, confirm="yes", reason="Moved away")
+    response = act(clinician_admin_client, "end_selected", plan, confirm="yes", reason="Moved away")
 
     assert messages_after(response) == ["1 plan ended."]
     assert ended_by_service == [plan.pk]
@@ -118,12 +119,13 @@ def test_ending_goes_through_end_plan_and_resolves_the_overdue_flag(clinic_admin
     assert plan.reminders.count() == 1
 
 
-def test_a_plan_already_ended_keeps_its_reason_and_is_reported(clinic_admin_client, plan, clinic):
+def test_a_plan_already_ended_keeps_its_reason_and_is_reported(clinician_admin_client, plan, clinic):
     earlier, paused = factories.MaintenancePlanFactory.create_batch(2, patient__home_clinic=clinic)
     plans.end_plan(earlier, reason="Reintroduction started", on=datetime.date(2026, 11, 20))
     plans.pause_plan(paused)
 
-    response = act(clinic_admin_client, "end_selected", plan, earlier, paused, confirm="yes", reason="Clinic closing")
+    response = act(clinician_admin_client, "end_selected", plan, earlier, paused, confirm="yes",
+                   reason="Clinic closing")
 
     assert messages_after(response) == ["2 plans ended.", "1 not ended: This plan has already ended."]
     earlier.refresh_from_db()
@@ -145,18 +147,18 @@ def test_only_those_who_may_change_plans_may_end_them(client, plan):
 # --- Deleting ------------------------------------------------------------------------------------
 
 
-def test_a_clinic_admin_cannot_delete_a_plan(clinic_admin_client, plan):
+def test_a_clinician_in_admin_cannot_delete_a_plan(clinician_admin_client, plan):
     before = history(plan)
 
-    changelist = clinic_admin_client.get(CHANGELIST).content.decode()
+    changelist = clinician_admin_client.get(CHANGELIST).content.decode()
     assert "delete_selected" not in changelist
     assert "end_selected" in changelist
-    change = clinic_admin_client.get(reverse("admin:patients_maintenanceplan_change", args=[plan.pk]))
+    change = clinician_admin_client.get(reverse("admin:patients_maintenanceplan_change", args=[plan.pk]))
     assert change.status_code == 200
     assert delete_url(plan) not in change.content.decode()
-    assert clinic_admin_client.get(delete_url(plan)).status_code == 403
-    assert clinic_admin_client.post(delete_url(plan), {"post": "yes"}).status_code == 403
-    act(clinic_admin_client, "delete_selected", plan, post="yes")
+    assert clinician_admin_client.get(delete_url(plan)).status_code == 403
+    assert clinician_admin_client.post(delete_url(plan), {"post": "yes"}).status_code == 403
+    act(clinician_admin_client, "delete_selected", plan, post="yes")
 
     assert history(plan) == before
 

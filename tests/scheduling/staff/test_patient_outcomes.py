@@ -11,6 +11,7 @@ from patients import charts
 from patients.models import Assessment, TreatmentCourse
 from scheduling.models import Appointment
 from scheduling.services import plans
+from tests.conftest import AUDIT_QUERIES
 from tests.factories import AppointmentFactory, AssessmentFactory, TreatmentCourseFactory
 from tests.patients.cohort import UTC
 
@@ -32,12 +33,12 @@ def session(patient, chair, day, status=Appointment.Status.COMPLETED, **kwargs):
 
 
 @pytest.mark.parametrize(("last", "response", "remission"), [(9, True, False), (4, True, True), (12, False, False)])
-def test_the_course_shows_response_and_remission_against_its_baseline(client, front_desk, patient, acute, last,
+def test_the_course_shows_response_and_remission_against_its_baseline(client, clinician, patient, acute, last,
                                                                       response, remission):
     phq9(patient, datetime.date(2026, 8, 30), 20)  # baseline, before the course starts
     phq9(patient, datetime.date(2026, 9, 20), 15)
     phq9(patient, datetime.date(2026, 10, 15), last)
-    client.force_login(front_desk)
+    client.force_login(clinician)
     page = client.get(reverse("staff:patient", args=[patient.uuid])).content.decode()
     line = re.search(rf'data-testid="course-outcome-{acute.pk}">(.*?)</li>', page, re.S).group(1)
     assert f"PHQ-9 20 → {last}" in line
@@ -46,7 +47,7 @@ def test_the_course_shows_response_and_remission_against_its_baseline(client, fr
     assert ('id="phq9-response-0"' in page, 'id="phq9-remission-0"' in page) == (response, remission)
 
 
-def test_the_chart_shows_scores_over_the_bands_with_sessions_courses_and_maintenance(client, front_desk, patient,
+def test_the_chart_shows_scores_over_the_bands_with_sessions_courses_and_maintenance(client, clinician, patient,
                                                                                    chair, acute, plan, monkeypatch):
     for day in (2, 3, 4):
         session(patient, chair, datetime.date(2026, 9, day), course=acute, kind=Appointment.Kind.ACUTE)
@@ -59,7 +60,7 @@ def test_the_chart_shows_scores_over_the_bands_with_sessions_courses_and_mainten
     drawn = []
     real_chart = charts.phq9_chart
     monkeypatch.setattr(charts, "phq9_chart", lambda **data: drawn.append(data) or real_chart(**data))
-    client.force_login(front_desk)
+    client.force_login(clinician)
     page = client.get(reverse("staff:patient", args=[patient.uuid])).content.decode()
 
     data = drawn[0]
@@ -84,8 +85,8 @@ def test_the_chart_shows_scores_over_the_bands_with_sessions_courses_and_mainten
     assert "<td>15 Oct 2026</td><td>4</td><td>Minimal</td>" in table
 
 
-def test_without_a_phq9_there_is_no_chart(client, front_desk, patient):
-    client.force_login(front_desk)
+def test_without_a_phq9_there_is_no_chart(client, clinician, patient):
+    client.force_login(clinician)
     page = client.get(reverse("staff:patient", args=[patient.uuid])).content.decode()
     assert "<svg" not in page and "No PHQ-9 recorded yet." in page
 
@@ -120,10 +121,21 @@ def test_the_patient_page_query_count_does_not_grow_with_the_history(client, cli
     add([datetime.date(2026, 9, 2)])
     client.force_login(clinician)
     client.get(url)
-    with django_assert_num_queries(14) as few:
+    with django_assert_num_queries(16 + AUDIT_QUERIES) as few:
         client.get(url)
     add([datetime.date(2026, 9, 3) + datetime.timedelta(days=n) for n in range(30)])
     TreatmentCourseFactory(patient=patient, protocol=acute.protocol, kind=TreatmentCourse.Kind.REINTRODUCTION,
                            start_date=datetime.date(2026, 11, 1), status=TreatmentCourse.Status.COMPLETED)
     with django_assert_num_queries(len(few)):
         client.get(url)
+
+
+def test_the_front_desk_sees_the_plan_but_no_phq9_score_or_outcome(client, front_desk, patient, acute):
+    AssessmentFactory(patient=patient, taken_at=datetime.datetime(2026, 11, 1, 15, tzinfo=UTC))
+    client.force_login(front_desk)
+    response = client.get(reverse("staff:patient", args=[patient.uuid]))
+    page = response.content.decode()
+    assert response.status_code == 200 and patient.full_name in page
+    assert "PHQ-9" not in page.replace("Enter a PHQ-9", "") and "<svg" not in page
+    assert "response" not in page.lower() and "remission" not in page.lower()
+    assert response.context["assessments"] == [] and response.context["course_outcomes"] == []

@@ -24,6 +24,9 @@ def test_a_session_still_booked_30_minutes_after_its_end_becomes_a_no_show(clini
     booked.refresh_from_db()
     checked_in.refresh_from_db()
     assert (booked.status, checked_in.status) == (Appointment.Status.NO_SHOW, Appointment.Status.CHECKED_IN)
+    # Marked by the job, not a person: the time is kept and no one is named.
+    assert (booked.marked_no_show_at, booked.marked_no_show_by) == (booked.ends_at + datetime.timedelta(minutes=30),
+                                                                    None)
 
 
 def test_two_automatic_no_shows_raise_a_missed_appointments_flag(clinic):

@@ -37,3 +37,14 @@ def test_each_clinician_gets_one_digest_of_new_flags_without_patient_names(clini
     (message,) = mail.outbox
     assert message.to == ["ana@clinic.test"]
     assert "1 new flag needs attention" in message.subject
+
+
+def test_a_flag_with_no_named_clinician_goes_only_to_the_clinicians_of_the_patients_clinic(clinic):
+    from tests.factories import ClinicFactory
+
+    elsewhere = ClinicFactory(name="Elsewhere TMS")
+    staff_user(username="here", role="Clinician", email="here@clinic.test", clinics=[clinic])
+    staff_user(username="there", role="Clinician", email="there@clinic.test", clinics=[elsewhere])
+    PatientFlagFactory(patient=PatientFactory(home_clinic=clinic), kind=PatientFlag.Kind.MISSED_APPOINTMENTS)
+    assert staff_digest() == 1
+    assert [message.to for message in mail.outbox] == [["here@clinic.test"]]

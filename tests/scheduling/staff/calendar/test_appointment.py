@@ -5,6 +5,7 @@ import pytest
 from django.urls import reverse
 
 from scheduling.models import Appointment, SessionRecord
+from tests.conftest import NOW
 from tests.factories import AppointmentFactory
 from tests.scheduling.staff.calendar.helpers import at, course_with_sessions
 
@@ -48,6 +49,19 @@ def test_cancel_needs_a_reason_and_records_it(client, front_desk, open_clinic, c
     client.post(url, {"reason": "Car broke down"})
     appointment.refresh_from_db()
     assert (appointment.status, appointment.cancel_reason) == ("cancelled", "Car broke down")
+    assert (appointment.cancelled_by, appointment.cancelled_at) == (front_desk, NOW)
+    page = client.get(reverse("staff:appointment", args=[appointment.uuid])).content.decode()
+    assert "2 Dec 2026 08:00 by frontdesk" in page  # who decided, in clinic time
+
+
+def test_who_marked_a_no_show_is_kept_and_shown(client, technician, open_clinic, chair, patient):
+    appointment = AppointmentFactory(patient=patient, chair=chair, starts_at=at(open_clinic, 7))
+    client.force_login(technician)
+    client.post(reverse("staff:appointment-action", args=[appointment.uuid, "no-show"]))
+    appointment.refresh_from_db()
+    assert (appointment.status, appointment.marked_no_show_by, appointment.marked_no_show_at) == (
+        "no_show", technician, NOW)
+    assert "by tech" in client.get(reverse("staff:appointment", args=[appointment.uuid])).content.decode()
 
 
 def test_reschedule_to_a_proposed_slot(client, front_desk, open_clinic, chair, patient):

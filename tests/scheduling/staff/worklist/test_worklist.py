@@ -11,7 +11,15 @@ from django.urls import reverse
 
 from patients.models import OutreachAttempt
 from scheduling.services.plans import flag_overdue_patients
-from tests.factories import AppointmentFactory, ClinicFactory, PatientFactory, PatientFlagFactory, UserFactory
+from tests.conftest import AUDIT_QUERIES
+from tests.factories import (
+    AppointmentFactory,
+    ClinicFactory,
+    PatientFactory,
+    PatientFlagFactory,
+    UserFactory,
+    staff_user,
+)
 from tests.scheduling.staff.worklist.helpers import (
     MISSED,
     NOW,
@@ -26,6 +34,7 @@ from tests.scheduling.staff.worklist.helpers import (
     rows,
 )
 from tmsclinic.context_processors import roles as navigation_context
+from tmsclinic.roles import CLINICIAN
 
 pytestmark = pytest.mark.usefixtures("frozen")
 
@@ -74,8 +83,14 @@ def test_it_filters_by_home_clinic_and_kind(client, technician, open_clinic):
     there_safety = PatientFlagFactory(patient__home_clinic=other, kind=SAFETY)
     client.force_login(technician)
     assert rows(client.get(WORKLIST, {"clinic": other.pk})) == [there_safety.pk]
-    assert sorted(rows(client.get(WORKLIST, {"kind": SAFETY}))) == sorted([here_safety.pk, there_safety.pk])
+    # Without clinical access, safety and worsening flags are one kind: "clinical review".
+    both = sorted([here_safety.pk, there_safety.pk])
+    assert sorted(rows(client.get(WORKLIST, {"kind": "clinical_review"}))) == both
+    asked_for_safety = client.get(WORKLIST, {"kind": SAFETY})
+    assert asked_for_safety.context["filters"].errors and len(rows(asked_for_safety)) == 3  # ignored, said so
     assert rows(client.get(WORKLIST, {"clinic": open_clinic.pk, "kind": MISSED})) == [here_missed.pk]
+    client.force_login(staff_user(role=CLINICIAN, username="doc"))
+    assert sorted(rows(client.get(WORKLIST, {"kind": SAFETY}))) == both
 
 
 @pytest.mark.parametrize("query", [{"clinic": "abc"}, {"clinic": "99999"}, {"kind": "bogus"}, {"page": "x"},
@@ -112,7 +127,8 @@ def test_a_row_shows_everything_needed_to_act(client, front_desk, open_clinic, c
     client.force_login(front_desk)
     page = client.get(WORKLIST).content.decode()
     assert f'href="{reverse("staff:patient", args=[patient.uuid])}">Ada Lovelace</a>' in page
-    assert "Overdue maintenance" in page and "Missed the December visit" in page
+    # The front desk sees the kind, not the clinical detail; a clinician sees both.
+    assert "Overdue maintenance" in page and "Missed the December visit" not in page
     assert "Own schedule" in page and "iTBS maintenance" in page
     assert "20 Sep 2026" in page and "14 Aug 2026" not in page  # the last completed session
     assert "2 Nov 2026" in page  # due
@@ -123,6 +139,8 @@ def test_a_row_shows_everything_needed_to_act(client, front_desk, open_clinic, c
     assert "ada@patients.test · e-mail not consented" in page
     assert "SMS: Message sent" in page and "Asked her to call back" in page and "by frontdesk" in page
     assert "Phone: No answer" not in page  # only the latest attempt
+    client.force_login(staff_user(role=CLINICIAN, username="doc"))
+    assert "Missed the December visit" in client.get(WORKLIST).content.decode()
 
 
 def test_days_overdue_are_counted_on_the_clinics_calendar(client, technician, open_clinic, protocol):
@@ -152,11 +170,12 @@ def test_the_worklist_makes_as_many_queries_for_thirty_flags_as_for_two(client, 
 
     add(1)
     client.force_login(front_desk)
-    # session, user, roles, clinics, count, flags, plans, outreach, navigation count
-    with django_assert_num_queries(9):
+    # session, user, roles, clinics (twice: the filter's choices and the wall), count, flags, plans, outreach,
+    # navigation count
+    with django_assert_num_queries(10 + AUDIT_QUERIES):
         assert len(rows(client.get(WORKLIST))) == 2
     add(14)
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(10 + AUDIT_QUERIES):
         assert len(rows(client.get(WORKLIST))) == 30
 
 
@@ -204,6 +223,10 @@ def test_the_navigation_counts_open_awake_flags_and_safety_apart(client, technic
     client.force_login(technician)
     page = client.get(reverse("staff:today")).content.decode()
     assert f'href="{WORKLIST}">Needs attention' in page
+    assert 'data-testid="attention-count">3<' in page
+    assert 'data-testid="safety-count"' not in page  # how many are safety flags is clinical
+    client.force_login(staff_user(role=CLINICIAN, username="doc"))
+    page = client.get(reverse("staff:today")).content.decode()
     assert 'data-testid="attention-count">3<' in page
     assert 'text-bg-danger" data-testid="safety-count">1<' in page
 
