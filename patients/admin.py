@@ -15,7 +15,7 @@ from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from tmsclinic.admin import WalledAdmin
+from tmsclinic.admin import LabelledTabularInline, WalledAdmin
 
 from .models import (
     ITEM_FIELDS,
@@ -207,7 +207,7 @@ class PatientFlagAdmin(WalledAdmin, DeletedBySuperusersOnly, admin.ModelAdmin):
         self.message_user(request, f"Resolved {resolved} flag{'' if resolved == 1 else 's'}.")
 
 
-class PlanTemplatePhaseInline(admin.TabularInline):
+class PlanTemplatePhaseInline(LabelledTabularInline):
     model = PlanTemplatePhase
     fields = ("order", "interval_days", "sessions_per_visit", "visits")
     extra = 1

@@ -2,12 +2,15 @@
 that registers or edits a patient, and entering a PHQ-9. Their URLs are in the staff map,
 scheduling/staff/urls.py."""
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db import IntegrityError, transaction
 from django.db.models import Case, Q, Value, When
 from django.db.models.functions import Concat
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from tmsclinic.roles import BREAK_GLASS, EDIT_PATIENTS, RECORD_PHQ9, SEE_PATIENTS, staff_required
@@ -62,9 +65,12 @@ def patient_list(request):
 
 @staff_required(SEE_PATIENTS)
 def patient_search(request):
-    """The booking form's as-you-type patient picker: an HTML fragment for htmx."""
+    """The booking form's as-you-type patient picker: an HTML fragment for htmx. Opened as a
+    page (a bookmark, a browser without script) it is the patient list with the same search."""
     form = PatientSearchForm(request.GET)
     text = form.cleaned_data["q"] if form.is_valid() else ""
+    if not request.htmx:
+        return redirect(f"{reverse('staff:patients')}?{urlencode({'q': text})}")
     too_short = len(text) < SEARCH_MIN_CHARS
     patients = []
     if not too_short:

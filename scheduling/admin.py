@@ -23,7 +23,7 @@ from django.utils.html import format_html
 
 from patients.admin import PATIENT_SEARCH_FIELDS, DeletedBySuperusersOnly
 from patients.models import MaintenancePhase, MaintenancePlan
-from tmsclinic.admin import WalledAdmin
+from tmsclinic.admin import LabelledTabularInline, WalledAdmin
 from tmsclinic.inputs import validate_one_line
 from tmsclinic.roles import BOOK, STAFF_ROLES, clinics_of, may
 
@@ -75,7 +75,7 @@ class ClinicForm(forms.ModelForm):
                   "crisis_help", "crisis_phone")
 
 
-class ChairInline(admin.TabularInline):
+class ChairInline(LabelledTabularInline):
     model = Chair
     extra = 1
 
@@ -84,12 +84,12 @@ class ChairInline(admin.TabularInline):
         return super().get_queryset(request).select_related("clinic")
 
 
-class OpeningHoursInline(admin.TabularInline):
+class OpeningHoursInline(LabelledTabularInline):
     model = OpeningHours
     extra = 1
 
 
-class ClosureInline(admin.TabularInline):
+class ClosureInline(LabelledTabularInline):
     model = Closure
     extra = 0
 
@@ -372,7 +372,7 @@ class ReminderAdmin(WalledAdmin, NotDeletedOnItsOwn, admin.ModelAdmin):
 
 # Registered here, not in patients/admin.py: saving a plan recomputes its schedule from its
 # appointments, which only scheduling may read.
-class MaintenancePhaseInline(admin.TabularInline):
+class MaintenancePhaseInline(LabelledTabularInline):
     model = MaintenancePhase
     fields = ("order", "interval_days", "sessions_per_visit", "visits")
     extra = 1
@@ -459,7 +459,7 @@ class JobMarkAdmin(admin.ModelAdmin):
 # --- Staff accounts and their clinics ----------------------------------------------------------
 
 
-class ClinicMembershipInline(admin.TabularInline):
+class ClinicMembershipInline(LabelledTabularInline):
     model = ClinicMembership
     extra = 0
     autocomplete_fields = ("clinic",)

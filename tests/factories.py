@@ -226,3 +226,19 @@ class ReminderFactory(factory.django.DjangoModelFactory):
     kind = Reminder.Kind.DAY_BEFORE
     channel = Reminder.Channel.EMAIL
     scheduled_for = factory.LazyAttribute(lambda r: r.appointment.starts_at - datetime.timedelta(days=1))
+
+
+def one_of_everything(patient, starts_at=datetime.datetime(2026, 12, 9, 15, 0, tzinfo=datetime.UTC)):
+    """One of every record a staff or portal URL can name, all of ``patient`` (who gets a portal
+    login), and what each kind of URL keyword names, by the URL map's own path segments."""
+    patient.user = UserFactory(username=patient.email)
+    patient.save()
+    course = TreatmentCourseFactory(patient=patient)
+    plan = MaintenancePlanFactory(patient=patient)
+    MaintenancePhaseFactory(plan=plan)
+    appointment = AppointmentFactory(patient=patient, chair=ChairFactory(clinic=patient.home_clinic), course=course,
+                                     starts_at=starts_at)
+    AssessmentFactory(patient=patient)
+    flag = PatientFlagFactory(patient=patient)
+    return {"patients": {"uuid": patient.uuid}, "appointments": {"uuid": appointment.uuid},
+            "plans": {"pk": plan.pk}, "attention": {"pk": flag.pk}}

@@ -6,6 +6,7 @@ import csv
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
+from django.forms.models import BaseInlineFormSet
 from django.http import StreamingHttpResponse
 from django.urls import path
 from django.utils import timezone
@@ -14,6 +15,29 @@ from . import audit
 from .exports import Echo, spreadsheet_safe
 from .models import AuditEvent
 from .roles import READ_AUDIT, clinics_of, may
+
+
+class LabelledInlineFormSet(BaseInlineFormSet):
+    def add_fields(self, form, index):
+        super().add_fields(form, index)
+        if "DELETE" in form.fields:
+            form.fields["DELETE"].widget.attrs.setdefault("aria-label", "Delete this row")
+
+
+class LabelledTabularInline(admin.TabularInline):
+    """A table of inline rows whose every box is named: Django's table puts the field's name in
+    the column heading only, which a screen reader does not announce for the box, so each widget
+    (and each row's delete box) carries it as its aria-label."""
+
+    formset = LabelledInlineFormSet
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if formfield is not None:
+            label = str(formfield.label or db_field.verbose_name)
+            widget = getattr(formfield.widget, "widget", formfield.widget)  # inside the related-object wrapper
+            widget.attrs.setdefault("aria-label", label[:1].upper() + label[1:])
+        return formfield
 
 
 class WalledAdmin:

@@ -8,6 +8,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
+from tests.e2e.test_accessibility import blocking_violations
 from tests.factories import PASSWORD, ClinicFactory, PatientFactory, staff_user
 
 pytestmark = pytest.mark.browser
@@ -43,6 +44,7 @@ def test_the_patients_name_leaves_the_screen_at_the_limit_without_a_click(page, 
     stay = warning.get_by_role("button", name="Stay signed in")
     expect(stay).to_be_focused()
     expect(warning).to_contain_text("you will be signed out in")
+    assert blocking_violations(page) == []  # axe-core, on the page with its warning open
     stay.press("Enter")  # keyboard, as a keyboard user would
     expect(warning).to_be_hidden()
     # The server counted it: the login has its whole idle time again (asking does not extend it).

@@ -14,6 +14,7 @@ from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 from django.urls import reverse
 
+from tests import factories
 from tests.factories import UserFactory
 from tmsclinic import audit
 from tmsclinic.models import AuditChain, AuditEvent
@@ -140,29 +141,7 @@ def test_granting_a_role_is_an_event_naming_the_account(db):
 
 @pytest.fixture
 def world(db, clinic, patient, frozen):
-    """One of every record a staff or portal URL can name, all of one patient."""
-    from tests.factories import (
-        AppointmentFactory,
-        ChairFactory,
-        MaintenancePhaseFactory,
-        MaintenancePlanFactory,
-        PatientFlagFactory,
-        TreatmentCourseFactory,
-    )
-
-    patient.user = UserFactory(username=patient.email)
-    patient.save()
-    course = TreatmentCourseFactory(patient=patient)
-    plan = MaintenancePlanFactory(patient=patient)
-    MaintenancePhaseFactory(plan=plan)
-    appointment = AppointmentFactory(patient=patient, chair=ChairFactory(clinic=clinic), course=course,
-                                     starts_at=datetime.datetime(2026, 12, 9, 15, 0, tzinfo=UTC))
-    flag = PatientFlagFactory(patient=patient)
-    # What each kind of URL keyword names, by the map's own path segments.
-    return {"patient": patient, "by_segment": {
-        "patients": {"uuid": patient.uuid}, "appointments": {"uuid": appointment.uuid},
-        "plans": {"pk": plan.pk}, "attention": {"pk": flag.pk},
-    }}
+    return {"patient": patient, "by_segment": factories.one_of_everything(patient)}
 
 
 def test_every_staff_page_leaves_an_event_naming_the_patient_it_shows(client, superuser, world):

@@ -36,7 +36,8 @@ def test_a_portal_account_is_refused_everywhere(client, every_page):
 def test_every_role_that_sees_patients_sees_the_list_and_the_search(client, role, patient):
     client.force_login(staff_user(username=f"u-{role}", role=role))
     assert client.get(reverse("staff:patients")).status_code == 200
-    assert client.get(reverse("staff:patient-search"), {"q": patient.mrn}).status_code == 200
+    search = client.get(reverse("staff:patient-search"), {"q": patient.mrn}, headers={"HX-Request": "true"})
+    assert search.status_code == 200
 
 
 def test_the_clinic_admin_configures_but_opens_no_patient(client, patient, every_page):

@@ -7,7 +7,7 @@ from tests.factories import PatientFactory
 
 
 def search(client, text):
-    return client.get(reverse("staff:patient-search"), {"q": text})
+    return client.get(reverse("staff:patient-search"), {"q": text}, headers={"HX-Request": "true"})
 
 
 def test_search_returns_a_fragment_of_active_patients_to_pick_from(desk_client, people):
@@ -42,3 +42,11 @@ def test_search_asks_for_two_characters_before_looking(desk_client, people, djan
     assert "data-select-patient" not in page
     assert "Type at least 2 characters" in page
     assert "No active patient matches" in search(desk_client, "zz").content.decode()
+
+
+def test_opened_as_a_page_the_search_is_the_patient_list_with_the_same_text(desk_client, people):
+    response = desk_client.get(reverse("staff:patient-search"), {"q": " ann "})
+    assert response.status_code == 302
+    assert response["Location"] == f"{reverse('staff:patients')}?q=ann"
+    listed = desk_client.get(response["Location"])
+    assert "Smith, Ann" in listed.content.decode() and "<html" in listed.content.decode()

@@ -71,7 +71,7 @@ def test_lists_search_worklist_and_counts_show_only_their_clinics(client, two_cl
     client.force_login(staff_user(role=CLINICIAN, username="north-clinician", clinics=[north]))
     pages = {
         "patients": client.get(reverse("staff:patients")),
-        "search": client.get(reverse("staff:patient-search"), {"q": "Walled"}),
+        "search": client.get(reverse("staff:patient-search"), {"q": "Walled"}, headers={"HX-Request": "true"}),
         "worklist": client.get(reverse("staff:attention")),
         "day": client.get(reverse("staff:day", args=[datetime.date(2026, 12, 2)])),
         "report": client.get(reverse("staff:outcomes-report")),
