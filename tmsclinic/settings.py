@@ -364,6 +364,9 @@ TMS_QUIET_HOURS = env("TMS_QUIET_HOURS", default="21:00-08:00")
 TMS_REMINDER_MAX_ATTEMPTS = env.int("TMS_REMINDER_MAX_ATTEMPTS", default=5)
 # Days before a maintenance visit falls due that the "book your session" nudge goes out.
 TMS_DUE_SOON_DAYS = env.int("TMS_DUE_SOON_DAYS", default=5)
+# Check-in opens this many minutes before a session starts (never before its day); a session
+# is completed only once it has started.
+TMS_CHECK_IN_OPENS_MINUTES = env.int("TMS_CHECK_IN_OPENS_MINUTES", default=60)
 # A session still booked this many minutes after its end becomes a no-show.
 TMS_AUTO_NO_SHOW_MINUTES = env.int("TMS_AUTO_NO_SHOW_MINUTES", default=30)
 # How long the confirm/cancel link in a reminder works.

@@ -21,7 +21,7 @@ from tmsclinic.roles import CLINICAL_WRITE, may
 
 from ..models import Appointment, Chair, SessionRecord
 from . import reminders
-from .calendar import ClinicCalendar, clock, local_days
+from .calendar import ClinicCalendar, clock, clock_on_day, local_days, midnight
 from .plans import refresh_plan
 
 log = logging.getLogger(__name__)
@@ -301,9 +301,30 @@ def _locked(appointment, *, allowed, action):
     return current
 
 
+def check_in_opens_at(appointment):
+    """Check-in opens TMS_CHECK_IN_OPENS_MINUTES before the start, and never before the
+    session's own day has begun in its clinic: nobody checks in tomorrow's session today."""
+    clinic = appointment.clinic
+    day_starts = midnight(clinic, clinic.local(appointment.starts_at).date())
+    return max(appointment.starts_at - datetime.timedelta(minutes=settings.TMS_CHECK_IN_OPENS_MINUTES), day_starts)
+
+
+def _refuse_before_it_happens(current, *, action):
+    """A session record says that a treatment happened: a session is checked in only once its
+    check-in has opened and completed only once it has started."""
+    now = timezone.now()
+    if action == "checked in" and now < (opens := check_in_opens_at(current)):
+        raise AppointmentStateError(f"Check-in for this session opens at {clock_on_day(current.clinic, opens)}.")
+    if action == "completed" and now < current.starts_at:
+        raise AppointmentStateError(
+            f"This session starts at {clock_on_day(current.clinic, current.starts_at)}: "
+            "it can be completed once it has started.")
+
+
 def check_in(appointment, *, by):
     with transaction.atomic():
         current = _locked(appointment, allowed=(Appointment.Status.BOOKED,), action="checked in")
+        _refuse_before_it_happens(current, action="checked in")
         current.status = Appointment.Status.CHECKED_IN
         current.checked_in_at = timezone.now()
         current.technician = current.technician or by
@@ -327,6 +348,7 @@ def complete_appointment(appointment, *, by, **record):
     """Mark the session done and write its SessionRecord (pulses, intensity, MT, …)."""
     with transaction.atomic():
         current = _locked(appointment, allowed=Appointment.TO_COME, action="completed")
+        _refuse_before_it_happens(current, action="completed")
         current.status = Appointment.Status.COMPLETED
         current.technician = current.technician or by
         current.save(update_fields=["status", "technician", "updated_at"])

@@ -77,6 +77,13 @@ def clock(clinic, moment):
     return f"{clinic.local(moment):%H:%M}"
 
 
+def clock_on_day(clinic, moment):
+    """"14:00" if the moment is today in the clinic, else "14:00 on Thursday 4 December"."""
+    if clinic.local(moment).date() == clinic.today():
+        return clock(clinic, moment)
+    return f"{clock(clinic, moment)} on {long_day(clinic.local(moment))}"
+
+
 def long_day(day):
     """"Monday 2 March" for a date (or a local datetime's date)."""
     return f"{day:%A} {day.day} {day:%B}"

@@ -18,7 +18,7 @@ from tmsclinic.roles import BOOK, CLINICAL_WRITE, RUN_SESSIONS, SEE_PATIENTS, ma
 from .. import selectors, services
 from ..models import Appointment, Chair, Clinic
 from ..services import AppointmentStateError, SlotUnavailable
-from ..services.calendar import short_when
+from ..services.calendar import clock_on_day, short_when
 from .forms import BookingForm, CancelForm, RescheduleForm, SessionRecordForm, booking_initial
 
 
@@ -82,10 +82,12 @@ def _render_appointment(request, current, **forms):
     # Session records and motor thresholds are clinical: read only for those who run sessions.
     runs_sessions = may(request.user, RUN_SESSIONS)
     completed = current.status == Appointment.Status.COMPLETED
+    opens_at = services.check_in_opens_at(current)
     context = {
         "appointment": current,
         "authorisation": services.authorisation_left(current.course),
         "has_started": current.starts_at <= timezone.now(),
+        "check_in_opens": clock_on_day(current.clinic, opens_at) if opens_at > timezone.now() else None,
         "record": getattr(current, "session_record", None) if completed and runs_sessions else None,
         "cancel_form": forms.get("cancel_form") or CancelForm(),
         "record_form": forms.get("record_form") or (

@@ -1,6 +1,8 @@
 import datetime
+import re
 
 import pytest
+import time_machine
 from playwright.sync_api import expect
 
 from scheduling.models import Appointment, SessionRecord
@@ -18,7 +20,7 @@ from tests.factories import (
 pytestmark = pytest.mark.browser
 
 
-def test_book_from_the_day_view_then_check_in_and_complete(page, transactional_db):
+def test_book_from_the_day_view_then_check_in_and_complete(page, transactional_db, settings):
     clinic = ClinicFactory(name="Riverside TMS", time_zone="America/New_York")
     for weekday in range(7):
         OpeningHoursFactory(clinic=clinic, weekday=weekday, opens_at=datetime.time(8), closes_at=datetime.time(18))
@@ -28,6 +30,7 @@ def test_book_from_the_day_view_then_check_in_and_complete(page, transactional_d
     PatientFactory(home_clinic=clinic, first_name="Alan", last_name="Turing")
     staff_user(role="Clinician", username="drc")
 
+    settings.SESSION_COOKIE_AGE = 7 * 24 * 3600  # the login lasts until the server's clock reaches the session
     page.goto("/accounts/login/")
     page.get_by_label("Username").fill("drc")
     page.get_by_label("Password").fill(PASSWORD)
@@ -46,13 +49,17 @@ def test_book_from_the_day_view_then_check_in_and_complete(page, transactional_d
     expect(page.get_by_test_id("status")).to_have_text("Booked")
     appointment = Appointment.objects.get(patient=patient)
     assert f"{clinic.local(appointment.starts_at):%H:%M}" == "09:00"
+    expect(page.get_by_test_id("check-in-opens")).to_have_text(re.compile(r"Check-in opens at 08:00 on \w+day"))
+    expect(page.get_by_role("button", name="Check in")).to_have_count(0)
 
-    page.get_by_role("button", name="Check in").click()
-    expect(page.get_by_test_id("status")).to_have_text("Checked in")
-    expect(page.get_by_label("Motor threshold")).to_have_value("52")  # prefilled from the course
-    page.get_by_label("Side effects").fill("Mild scalp discomfort")
-    page.get_by_role("button", name="Complete session").click()
-
-    expect(page.get_by_test_id("status")).to_have_text("Completed")
+    # Tomorrow, five minutes into the session (the server's clock).
+    with time_machine.travel(appointment.starts_at + datetime.timedelta(minutes=5), tick=True):
+        page.reload()
+        page.get_by_role("button", name="Check in").click()
+        expect(page.get_by_test_id("status")).to_have_text("Checked in")
+        expect(page.get_by_label("Motor threshold")).to_have_value("52")  # prefilled from the course
+        page.get_by_label("Side effects").fill("Mild scalp discomfort")
+        page.get_by_role("button", name="Complete session").click()
+        expect(page.get_by_test_id("status")).to_have_text("Completed")
     record = SessionRecord.objects.get(appointment=appointment)
     assert (record.pulses_delivered, record.motor_threshold, record.side_effects) == (3000, 52, "Mild scalp discomfort")

@@ -6,6 +6,7 @@ alone, never a click."""
 import datetime
 
 import pytest
+import time_machine
 from playwright.sync_api import expect
 
 from scheduling.models import Appointment, SessionRecord
@@ -109,7 +110,7 @@ def tab_to(page, name, limit=400):
     raise AssertionError(f"Tab never reached {name!r}")
 
 
-def test_book_check_in_and_complete_a_session_with_the_keyboard_alone(page, transactional_db):
+def test_book_check_in_and_complete_a_session_with_the_keyboard_alone(page, transactional_db, settings):
     clinic = factories.ClinicFactory(name="Riverside TMS", time_zone="America/New_York")
     for weekday in range(7):
         factories.OpeningHoursFactory(clinic=clinic, weekday=weekday, opens_at=datetime.time(8),
@@ -120,6 +121,7 @@ def test_book_check_in_and_complete_a_session_with_the_keyboard_alone(page, tran
                                      motor_threshold=52)
     factories.staff_user(role=roles.CLINICIAN, username="drc")
 
+    settings.SESSION_COOKIE_AGE = 7 * 24 * 3600  # the login lasts until the server's clock reaches the session
     page.goto("/accounts/login/")
     expect(page.get_by_label("Username")).to_be_focused()  # the login's first box has the focus
     page.keyboard.type("drc")
@@ -153,12 +155,14 @@ def test_book_check_in_and_complete_a_session_with_the_keyboard_alone(page, tran
     expect(page.get_by_role("heading", name="Acute session")).to_be_visible()
     appointment = Appointment.objects.get(patient=patient)
     assert f"{clinic.local(appointment.starts_at):%H:%M}" == "09:00"
-    tab_to(page, "Check in")
-    with page.expect_navigation():
-        page.keyboard.press("Enter")
-    expect(page.get_by_test_id("status")).to_have_text("Checked in")
-    tab_to(page, "Complete session")
-    with page.expect_navigation():
-        page.keyboard.press("Enter")
-    expect(page.get_by_test_id("status")).to_have_text("Completed")
+    with time_machine.travel(appointment.starts_at + datetime.timedelta(minutes=5), tick=True):
+        page.reload()
+        tab_to(page, "Check in")
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        expect(page.get_by_test_id("status")).to_have_text("Checked in")
+        tab_to(page, "Complete session")
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        expect(page.get_by_test_id("status")).to_have_text("Completed")
     assert SessionRecord.objects.filter(appointment=appointment, motor_threshold=52).exists()

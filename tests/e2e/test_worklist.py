@@ -3,6 +3,7 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import time_machine
 from playwright.sync_api import expect
 
 from patients.models import PatientFlag, PlanTemplate, PlanTemplatePhase
@@ -21,7 +22,8 @@ from tests.factories import (
 pytestmark = pytest.mark.browser
 
 
-def test_a_clinician_books_the_suggested_slot_and_the_flag_resolves_when_the_session_is_done(page, transactional_db):
+def test_a_clinician_books_the_suggested_slot_and_the_flag_resolves_when_the_session_is_done(
+        page, transactional_db, settings):
     clinic = ClinicFactory(name="Riverside TMS", time_zone="America/New_York")
     for weekday in range(7):
         OpeningHoursFactory(clinic=clinic, weekday=weekday, opens_at=datetime.time(8), closes_at=datetime.time(18))
@@ -38,6 +40,7 @@ def test_a_clinician_books_the_suggested_slot_and_the_flag_resolves_when_the_ses
     flag = PatientFlag.objects.get(patient=patient, kind=PatientFlag.Kind.OVERDUE_MAINTENANCE)
     staff_user(role="Clinician", username="drc")
 
+    settings.SESSION_COOKIE_AGE = 7 * 24 * 3600  # the login lasts until the server's clock reaches the session
     page.goto("/accounts/login/")
     page.get_by_label("Username").fill("drc")
     page.get_by_label("Password").fill(PASSWORD)
@@ -67,14 +70,17 @@ def test_a_clinician_books_the_suggested_slot_and_the_flag_resolves_when_the_ses
     appointment = Appointment.objects.get(patient=patient)
     assert (appointment.plan, appointment.chair, appointment.starts_at) == (plan, chair, starts_at)
 
-    page.get_by_role("button", name="Check in").click()
-    expect(page.get_by_test_id("status")).to_have_text("Checked in")
-    expect(page.get_by_label("Pulses delivered")).to_have_value("600")  # prefilled from the plan's protocol
-    page.get_by_role("button", name="Complete session").click()
-    expect(page.get_by_test_id("status")).to_have_text("Completed")
+    # The session's time comes (the server's clock): it is checked in and completed.
+    with time_machine.travel(starts_at + datetime.timedelta(minutes=5), tick=True):
+        page.reload()
+        page.get_by_role("button", name="Check in").click()
+        expect(page.get_by_test_id("status")).to_have_text("Checked in")
+        expect(page.get_by_label("Pulses delivered")).to_have_value("600")  # prefilled from the plan's protocol
+        page.get_by_role("button", name="Complete session").click()
+        expect(page.get_by_test_id("status")).to_have_text("Completed")
 
-    page.get_by_role("link", name="Needs attention").click()
-    expect(page.get_by_test_id("no-flags")).to_be_visible()
-    expect(page.get_by_test_id("attention-count")).to_have_count(0)
+        page.get_by_role("link", name="Needs attention").click()
+        expect(page.get_by_test_id("no-flags")).to_be_visible()
+        expect(page.get_by_test_id("attention-count")).to_have_count(0)
     flag.refresh_from_db()
     assert flag.resolved_at is not None and flag.resolved_by is None  # the system saw the patient back on schedule

@@ -135,9 +135,10 @@ def test_reschedule_moves_the_appointment_or_changes_nothing(open_clinic, chair,
 
 def test_check_in_then_complete_writes_the_session_record(open_clinic, chair, patient, course, technician):
     appointment = book(patient, chair, at(open_clinic, 9), course)
-    check_in(appointment, by=technician)
-    done = complete_appointment(appointment, by=technician, pulses_delivered=3000, intensity_percent_mt=120,
-                                motor_threshold=52)
+    with time_machine.travel(at(open_clinic, 9, 5), tick=False):  # the session is under way
+        check_in(appointment, by=technician)
+        done = complete_appointment(appointment, by=technician, pulses_delivered=3000, intensity_percent_mt=120,
+                                    motor_threshold=52)
     record = SessionRecord.objects.get(appointment=appointment)
     assert done.status == Appointment.Status.COMPLETED and done.technician == technician
     assert (record.pulses_delivered, record.motor_threshold, record.operator) == (3000, 52, technician)

@@ -107,7 +107,8 @@ def test_a_pause_without_an_end_is_never_overdue(weekly, clinic):
 def complete(plan, chair, moment, by):
     appointment = AppointmentFactory(patient=plan.patient, chair=chair, plan=plan, kind="maintenance",
                                      starts_at=moment, status="checked_in")
-    return complete_appointment(appointment, by=by, pulses_delivered=600, intensity_percent_mt=120)
+    with travel(moment + datetime.timedelta(minutes=30)):  # once it has happened
+        return complete_appointment(appointment, by=by, pulses_delivered=600, intensity_percent_mt=120)
 
 
 def test_a_cluster_visit_counts_only_when_all_its_sessions_are_done(db, clinic, technician):

@@ -1,6 +1,8 @@
 """The appointment page and its actions: check in and complete with the record prefilled,
 cancel with a reason, reschedule to a proposed slot, no-show; roles and unknown actions."""
 
+import datetime
+
 import pytest
 from django.urls import reverse
 
@@ -105,3 +107,26 @@ def test_roles_and_unknown_actions(client, technician, open_clinic, chair, patie
     assert client.get(reverse("staff:appointment-action", args=[appointment.uuid, "cancel"])).status_code == 405
     missing = "00000000-0000-0000-0000-000000000000"
     assert client.get(reverse("staff:appointment", args=[missing])).status_code == 404
+
+
+@pytest.mark.parametrize(("starts", "opens"), [
+    ({"hour": 10}, "09:00"),  # today at 10:00, and it is 08:00
+    ({"hour": 9, "day": NOW.date() + datetime.timedelta(days=1)}, "08:00 on Thursday 3 December"),
+])
+def test_before_check_in_opens_the_page_says_when_and_the_actions_are_refused(client, technician, open_clinic,
+                                                                             chair, patient, starts, opens):
+    appointment = AppointmentFactory(patient=patient, chair=chair, starts_at=at(open_clinic, **starts))
+    client.force_login(technician)
+    url = reverse("staff:appointment", args=[appointment.uuid])
+    page = client.get(url).content.decode()
+    assert f"Check-in opens at {opens}." in page
+    assert ">Check in</button>" not in page and "Complete the session" not in page
+    for action, refusal in (("check-in", f"Check-in for this session opens at {opens}."),
+                            ("complete", "it can be completed once it has started.")):
+        response = client.post(reverse("staff:appointment-action", args=[appointment.uuid, action]),
+                               {"pulses_delivered": 3000, "intensity_percent_mt": 120, "motor_threshold": 54},
+                               follow=True)
+        assert refusal in [str(message) for message in response.context["messages"]][0]
+    appointment.refresh_from_db()
+    assert (appointment.status, appointment.checked_in_at) == ("booked", None)
+    assert not SessionRecord.objects.exists()
