@@ -21,6 +21,7 @@ from .models import (
     ITEM_FIELDS,
     Assessment,
     CourseTemplate,
+    MotorThresholdRecheck,
     OutreachAttempt,
     Patient,
     PatientFlag,
@@ -57,7 +58,7 @@ class PatientAdmin(WalledAdmin, DeletedBySuperusersOnly, admin.ModelAdmin):
     readonly_fields = ("uuid", "created_at", "updated_at")
     fieldsets = (
         (None, {"fields": ("mrn", "first_name", "last_name", "date_of_birth", "status")}),
-        ("Care", {"fields": ("home_clinic", "primary_clinician", "user", "may_book_reintroduction")}),
+        ("Care", {"fields": ("home_clinic", "primary_clinician", "payer", "user", "may_book_reintroduction")}),
         (
             "Contact and consent",
             {
@@ -118,7 +119,7 @@ class TreatmentCourseAdmin(WalledAdmin, DeletedBySuperusersOnly, admin.ModelAdmi
     list_display = ("patient", "kind", "protocol", "start_date", "planned_sessions", "status")
     list_filter = ("status", "kind", "protocol")
     search_fields = (*PATIENT_SEARCH_FIELDS, "prior_auth_number")
-    autocomplete_fields = ("patient",)
+    autocomplete_fields = ("patient", "clinician")
     readonly_fields = ("created_at",)
     date_hierarchy = "start_date"
 
@@ -127,6 +128,26 @@ class TreatmentCourseAdmin(WalledAdmin, DeletedBySuperusersOnly, admin.ModelAdmi
         # protocol. A changelist ignores list_select_related once get_queryset has selected
         # related rows, hence both here.
         return super().get_queryset(request).select_related("patient", "protocol")
+
+
+@admin.register(MotorThresholdRecheck)
+class MotorThresholdRecheckAdmin(WalledAdmin, DeletedBySuperusersOnly, admin.ModelAdmin):
+    """Medication changes and re-check requests: the next session must measure the motor
+    threshold. Who asked and when are facts; what and why can be corrected."""
+
+    list_display = ("patient", "reason", "requested_at", "requested_by")
+    list_filter = ("reason",)
+    list_select_related = ("patient", "requested_by")
+    search_fields = PATIENT_SEARCH_FIELDS
+    autocomplete_fields = ("patient",)
+    readonly_fields = ("requested_by", "requested_at")
+    date_hierarchy = "requested_at"
+    fields = ("patient", "reason", "note", "requested_by", "requested_at")
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.requested_by = request.user
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(Assessment)

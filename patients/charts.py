@@ -163,6 +163,26 @@ def phq9_chart(*, scores, sessions, courses, maintenance_from, until):
     return _svg(figure)
 
 
+def mt_chart(measurements):
+    """Measured motor thresholds as SVG: ``measurements`` are (day, % of machine output), oldest
+    first."""
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+
+    figure = _figure(figsize=(7.2, 2.4))
+    figure.subplots_adjust(left=0.08, right=0.97, top=0.95, bottom=0.2)
+    axes = figure.add_subplot()
+    days = [day for day, _ in measurements]
+    values = [value for _, value in measurements]
+    axes.set_xlim(min(days) - datetime.timedelta(days=3), max(days) + datetime.timedelta(days=3))
+    axes.set_ylim(max(0, min(values) - 10), min(100, max(values) + 10))
+    axes.set_ylabel("MT, % output")
+    axes.plot(days, values, marker="o", color=SCORE_COLOUR, gid="mt-measurements")
+    locator = AutoDateLocator()
+    axes.xaxis.set_major_locator(locator)
+    axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    return _svg(figure)
+
+
 def survival_chart(groups):
     """Relapse-free survival by group as SVG. ``groups``: dicts with ``key``, ``label``,
     ``durations`` (days), ``events`` and ``steps`` (from ``patients.outcomes.kaplan_meier``)."""

@@ -45,6 +45,7 @@ class PatientForm(forms.ModelForm):
             "email_consent",
             "sms_consent",
             "primary_clinician",
+            "payer",
             "status",
         ]
         labels = {

@@ -82,6 +82,9 @@ class Patient(models.Model):
     preferred_channel = models.CharField(
         max_length=8, choices=Channel.choices, default=Channel.EMAIL
     )
+    # Who pays for the treatment (an insurer, "Self-pay"): the billing export's second key.
+    payer = models.CharField(max_length=100, blank=True, validators=[validate_one_line],
+                             help_text="The insurer or other payer billed for sessions, e.g. “Aetna” or “Self-pay”.")
     email_consent = models.BooleanField(default=False)
     email_consent_at = models.DateTimeField(null=True, blank=True, validators=[validate_date_in_range])
     sms_consent = models.BooleanField(default=False)
@@ -250,6 +253,9 @@ class TreatmentCourse(models.Model):
         help_text="Resting motor threshold, % of machine output",
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    # The clinician responsible for the course: the rendering clinician of its billing rows.
+    clinician = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                  related_name="+")
     prior_auth_number = models.CharField("prior authorisation number", max_length=64, blank=True,
                                          validators=[validate_one_line])
     authorised_sessions = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -590,6 +596,34 @@ class Assessment(models.Model):
     def endorses_self_harm(self):
         """Item 9 above 0 needs a same-day clinician review (CLINICAL.md)."""
         return (self.item_9 or 0) > 0
+
+
+class MotorThresholdRecheck(models.Model):
+    """A reason to measure the motor threshold again at the patient's next session, recorded by
+    a clinician: a medication change (CLINICAL.md: re-check after one) or simply their request.
+    It is answered by the first session after it whose record has a measured MT."""
+
+    class Reason(models.TextChoices):
+        MEDICATION = "medication", "Medication change"
+        CLINICIAN = "clinician", "Clinician's request"
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="mt_rechecks")
+    reason = models.CharField(max_length=16, choices=Reason.choices)
+    note = models.TextField(blank=True, max_length=FREE_TEXT_MAX_LENGTH,
+                            help_text="What changed (drug, dose, date), or why the re-check is wanted.")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                     related_name="+")
+    requested_at = models.DateTimeField(default=timezone.now, validators=[validate_date_in_range])
+
+    objects = OfPatientQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-requested_at"]
+        indexes = [models.Index(fields=["patient", "requested_at"], name="mt_recheck_patient_time")]
+        verbose_name = "motor-threshold re-check request"
+
+    def __str__(self):
+        return f"{self.get_reason_display()} for {self.patient.full_name}"
 
 
 class PatientFlagQuerySet(OfPatientQuerySet):

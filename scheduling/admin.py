@@ -298,7 +298,8 @@ class SessionRecordAdmin(WalledAdmin, NotDeletedOnItsOwn, admin.ModelAdmin):
     list_display = ("appointment", "pulses_delivered", "intensity_percent_mt", "motor_threshold", "operator")
     list_select_related = ("appointment__patient", "appointment__clinic", "operator")
     search_fields = tuple(f"appointment__{field}" for field in PATIENT_SEARCH_FIELDS)
-    readonly_fields = ("staff_page", "appointment", "operator", "recorded_at")
+    readonly_fields = ("staff_page", "appointment", "operator", "recorded_at", "cpt_code", "cpt_code_reason",
+                       "cpt_code_changed_by")
     date_hierarchy = "recorded_at"
     ordering = ("-recorded_at",)
     fieldsets = (
@@ -308,10 +309,15 @@ class SessionRecordAdmin(WalledAdmin, NotDeletedOnItsOwn, admin.ModelAdmin):
                            "which completes the appointment and moves the maintenance plan with it.",
         }),
         ("Delivered", {
-            "fields": ("pulses_delivered", "intensity_percent_mt", "motor_threshold", "coil_position",
+            "fields": ("pulses_delivered", "intensity_percent_mt", "motor_threshold", "mt_measured", "coil_position",
                        "side_effects", "notes"),
             "description": "Correct what was recorded in error. Each correction is kept in History: "
                            "who made it, when, and which fields.",
+        }),
+        ("Billing", {
+            "fields": ("cpt_code", "cpt_code_reason", "cpt_code_changed_by"),
+            "description": "Derived when the session was completed; a clinician changes it on the appointment's "
+                           "staff page, saying why.",
         }),
     )
 

@@ -7,6 +7,7 @@ from functools import cached_property
 from django.conf import settings
 from django.contrib.postgres.fields import RangeBoundary, RangeOperators
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Case, F, Func, Q, Subquery, Value, When
 from django.utils import timezone
@@ -373,14 +374,32 @@ class Appointment(models.Model):
 
 
 class SessionRecord(models.Model):
+    class Cpt(models.TextChoices):
+        FIRST = "90867", "90867 — first session, with mapping and motor threshold"
+        SUBSEQUENT = "90868", "90868 — subsequent session"
+        MT = "90869", "90869 — motor threshold re-determined"
+
     appointment = models.OneToOneField(
         Appointment, on_delete=models.CASCADE, related_name="session_record"
     )
-    pulses_delivered = models.PositiveIntegerField()
-    intensity_percent_mt = models.PositiveSmallIntegerField("intensity (% MT)")
+    # Plausible ranges (issue 12): a typo such as 300 % MT is refused, not recorded.
+    pulses_delivered = models.PositiveIntegerField(validators=[MinValueValidator(1), MaxValueValidator(10_000)])
+    intensity_percent_mt = models.PositiveSmallIntegerField(
+        "intensity (% MT)", validators=[MinValueValidator(1), MaxValueValidator(150)])
     motor_threshold = models.PositiveSmallIntegerField(
-        null=True, blank=True, help_text="Motor threshold used, % of machine output"
+        null=True, blank=True, validators=[MinValueValidator(20), MaxValueValidator(100)],
+        help_text="Motor threshold used, % of machine output",
     )
+    # Whether the MT above was measured at this session (a re-determination, CPT 90869) or
+    # carried from the last measurement: a record never says an MT was measured when it was not.
+    mt_measured = models.BooleanField("motor threshold measured at this session", default=False)
+    # Derived when the session is completed (scheduling.services.billing); a clinician may
+    # change it, with a reason.
+    cpt_code = models.CharField("CPT code", max_length=5, choices=Cpt.choices, blank=True)
+    cpt_code_reason = models.CharField("why the CPT code was changed", max_length=200, blank=True,
+                                       validators=[validate_one_line])
+    cpt_code_changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                                            blank=True, related_name="+")
     coil_position = models.CharField(max_length=100, blank=True, validators=[validate_one_line])
     side_effects = models.TextField(blank=True, max_length=FREE_TEXT_MAX_LENGTH)
     operator = models.ForeignKey(

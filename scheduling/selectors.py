@@ -11,7 +11,7 @@ from patients.models import MaintenancePlan, OutreachAttempt, PatientFlag, Treat
 from patients.outcomes import course_outcome, plan_timeline
 
 from .models import Appointment, Reminder
-from .services import find_open_slots, open_slots
+from .services import find_open_slots, motor_threshold, open_slots
 from .services.calendar import day_bounds, midnight, today_in
 from .services.courses import authorisation_left
 from .services.plans import latest_completed_acute
@@ -36,25 +36,26 @@ def with_course_progress(queryset):
     return queryset.annotate(sessions_before=earlier)
 
 
-def mark_progress(appointment, *, recheck_every):
-    """Session number and the motor-threshold re-check prompt, from ``with_course_progress``."""
+def mark_progress(appointment):
+    """Session number (from ``with_course_progress``) and whether the motor threshold must be
+    measured, and why (from ``motor_threshold.with_mt_status``)."""
     appointment.session_number = None
-    appointment.mt_recheck_due = False
-    if appointment.course_id is None or appointment.kind not in Appointment.TREATMENT_KINDS:
-        return appointment
-    appointment.session_number = appointment.sessions_before + 1
-    appointment.mt_recheck_due = appointment.session_number % recheck_every == 0
+    if appointment.course_id is not None and appointment.kind in Appointment.TREATMENT_KINDS:
+        appointment.session_number = appointment.sessions_before + 1
+    appointment.mt_recheck_reasons = motor_threshold.recheck_reasons(appointment)
+    appointment.mt_recheck_due = bool(appointment.mt_recheck_reasons)
     return appointment
 
 
-def day_appointments(clinic, day, *, recheck_every):
-    """The clinic's live appointments on its calendar day, with their course progress."""
+def day_appointments(clinic, day):
+    """The clinic's live appointments on its calendar day, with their course progress and
+    whether the motor threshold must be measured at each."""
     start, end = day_bounds(clinic, day)
-    appointments = with_course_progress(
+    appointments = motor_threshold.with_mt_status(with_course_progress(
         Appointment.objects.live().filter(clinic=clinic, starts_at__gte=start, starts_at__lt=end)
-        .select_related("patient", "course").order_by("starts_at")
-    )
-    return [mark_progress(a, recheck_every=recheck_every) for a in appointments]
+        .select_related("patient", "course", "clinic").order_by("starts_at")
+    ))
+    return [mark_progress(a) for a in appointments]
 
 
 def week_appointments(clinic, monday):
@@ -71,28 +72,16 @@ def week_appointments(clinic, monday):
     return by_day
 
 
-def appointment_page(appointments, uuid, *, recheck_every):
+def appointment_page(appointments, uuid):
     """The appointment with everything its page shows, from ``appointments`` (those the user
     may see), or None."""
-    queryset = with_course_progress(
+    queryset = motor_threshold.with_mt_status(with_course_progress(
         appointments.select_related("patient", "clinic", "chair", "course__protocol", "plan__protocol",
-                                           "technician", "booked_by", "authorisation_override_by", "cancelled_by",
-                                           "marked_no_show_by")
-    )
+                                    "technician", "booked_by", "authorisation_override_by", "cancelled_by",
+                                    "marked_no_show_by")
+    ))
     appointment = queryset.filter(uuid=uuid).first()
-    return appointment and mark_progress(appointment, recheck_every=recheck_every)
-
-
-def last_motor_threshold(appointment):
-    """The patient's last recorded motor threshold, else the course's."""
-    record = (
-        Appointment.objects.filter(patient=appointment.patient, status=Appointment.Status.COMPLETED,
-                                   session_record__motor_threshold__isnull=False)
-        .order_by("-starts_at")
-        .values_list("session_record__motor_threshold", flat=True)
-        .first()
-    )
-    return record or (appointment.course.motor_threshold if appointment.course else None)
+    return appointment and mark_progress(appointment)
 
 
 def proposed_slots(appointment, limit=8):

@@ -17,6 +17,7 @@ from patients.models import (
     CourseTemplate,
     MaintenancePhase,
     MaintenancePlan,
+    MotorThresholdRecheck,
     OutreachAttempt,
     Patient,
     PatientFlag,
@@ -146,6 +147,11 @@ BUILDERS = {
     TreatmentCourse: lambda count: factories.TreatmentCourseFactory.create_batch(count),
     MaintenancePlan: build_plans,
     Assessment: lambda count: factories.AssessmentFactory.create_batch(count, entered_by=factories.UserFactory()),
+    MotorThresholdRecheck: lambda count: [
+        MotorThresholdRecheck.objects.create(patient=factories.PatientFactory(), reason="medication",
+                                             requested_by=factories.UserFactory())
+        for _ in range(count)
+    ],
     PatientFlag: build_flags,
     Clinic: build_clinics,
     Chair: lambda count: factories.ChairFactory.create_batch(count),

@@ -31,6 +31,7 @@ CLINICAL_WRITE = "clinical_write"  # courses, maintenance plans, clinical flags,
 FOLLOW_UP = "follow_up"  # the worklist's outreach, snooze and resolve
 EDIT_PATIENTS = "edit_patients"  # register and edit patients, invite them to the portal
 READ_REPORTS = "read_reports"  # the clinic's outcomes report and its CSV
+BILLING = "billing"  # the monthly billing export (MRN, date of service, CPT code)
 CONFIGURE = "configure"  # clinics, chairs, protocols and templates in admin
 BREAK_GLASS = "break_glass"  # open one patient of another clinic, with a written reason
 MANAGE_STAFF = "manage_staff"  # the staff accounts of one's own clinics, in admin
@@ -48,6 +49,8 @@ DESCRIPTIONS = {
     FOLLOW_UP: "Log outreach, snooze and resolve follow-up flags",
     EDIT_PATIENTS: "Register and edit patients, invite them to the portal",
     READ_REPORTS: "Read the outcomes report and download its CSV",
+    BILLING: "Download the monthly billing export: MRN, date of service, CPT code, authorisation, clinician, "
+             "technician",
     CONFIGURE: "Configure clinics, chairs, protocols and templates in admin",
     BREAK_GLASS: "Open one patient of another clinic for this session, after a written reason (audited, "
                  "the clinic admins are e-mailed)",
@@ -60,10 +63,10 @@ DESCRIPTIONS = {
 # clinician holds everything clinical, the clinic admin configures and manages staff but reads no
 # patient's chart (a clinic admin who also treats holds the Clinician role as well).
 CAPABILITIES = {
-    FRONT_DESK: frozenset({SEE_PATIENTS, BOOK, FOLLOW_UP, EDIT_PATIENTS}),
+    FRONT_DESK: frozenset({SEE_PATIENTS, BOOK, FOLLOW_UP, EDIT_PATIENTS, BILLING}),
     TECHNICIAN: frozenset({SEE_PATIENTS, RUN_SESSIONS}),
     CLINICIAN: frozenset({SEE_PATIENTS, BOOK, RUN_SESSIONS, CLINICAL_READ, RECORD_PHQ9, CLINICAL_WRITE, FOLLOW_UP,
-                          EDIT_PATIENTS, READ_REPORTS, BREAK_GLASS}),
+                          EDIT_PATIENTS, READ_REPORTS, BILLING, BREAK_GLASS}),
     CLINIC_ADMIN: frozenset({CONFIGURE, MANAGE_STAFF, READ_AUDIT}),
 }
 # A clinic may let its technicians enter PHQ-9s at the chair (TMS_TECHNICIANS_RECORD_PHQ9).

@@ -344,8 +344,12 @@ DEMO_PASSWORD = env("DEMO_PASSWORD", default="tms-demo-2026")
 TMS_SLOT_STEP_MINUTES = env.int("TMS_SLOT_STEP_MINUTES", default=15)
 # Chair time for an appointment with no protocol (a consultation).
 TMS_CONSULT_MINUTES = env.int("TMS_CONSULT_MINUTES", default=30)
-# The day list prompts a motor-threshold re-check every this many sessions of a course.
+# The motor threshold must be measured again after this many treatment sessions since the last
+# measurement (0: never by count), and after this many calendar days (7: weekly; 0: never by
+# date). Mapping visits, a course's first session, medication changes and clinicians' requests
+# always ask for it (scheduling/services/motor_threshold.py).
 TMS_MT_RECHECK_EVERY = env.int("TMS_MT_RECHECK_EVERY", default=5)
+TMS_MT_RECHECK_DAYS = env.int("TMS_MT_RECHECK_DAYS", default=0)
 # Authorised sessions left at or below which staff are warned.
 TMS_AUTH_WARN_AT = env.int("TMS_AUTH_WARN_AT", default=3)
 # During maintenance, a PHQ-9 this many points above the end of the acute course, or a total

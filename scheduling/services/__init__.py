@@ -5,6 +5,8 @@ interface of DESIGN.md (``scheduling.services.book_appointment`` and friends) un
 
 - ``calendar``: opening hours and closures, local midnight, clinic-time wording
 - ``booking``: availability, book / reschedule / check in / cancel / complete / no-show
+- ``motor_threshold``: when the MT must be measured, what was measured, what a session carries
+- ``billing``: CPT codes derived at completion, a clinician's change, the monthly export
 - ``courses``: course days, booking a whole course, sessions used and authorisation left
 - ``plans``: maintenance plans, their due dates, and the overdue flag job
 - ``reminders``: the outbox: arm, disarm, claim, send, resend, nudges, the staff digest

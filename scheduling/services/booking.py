@@ -20,7 +20,7 @@ from patients.models import MaintenancePlan, TreatmentCourse
 from tmsclinic.roles import CLINICAL_WRITE, may
 
 from ..models import Appointment, Chair, SessionRecord
-from . import reminders
+from . import billing, motor_threshold, reminders
 from .calendar import ClinicCalendar, clock, clock_on_day, local_days, midnight
 from .plans import refresh_plan
 
@@ -345,14 +345,35 @@ def cancel_appointment(appointment, *, by, reason=""):
 
 
 def complete_appointment(appointment, *, by, **record):
-    """Mark the session done and write its SessionRecord (pulses, intensity, MT, …)."""
+    """Mark the session done and write its SessionRecord (pulses, intensity, …).
+
+    ``motor_threshold`` is the MT measured at this session, or None if it was not measured:
+    then the record carries the last measured MT, marked as not measured here. Where a re-check
+    is due (``motor_threshold.recheck_reasons``) a measured MT is required. Values outside the
+    plausible ranges are refused; nothing is written on refusal."""
     with transaction.atomic():
         current = _locked(appointment, allowed=Appointment.TO_COME, action="completed")
         _refuse_before_it_happens(current, action="completed")
+        measured = record.get("motor_threshold") is not None
+        if not measured:
+            reasons = motor_threshold.recheck_reasons(
+                motor_threshold.with_mt_status(Appointment.objects.filter(pk=current.pk))
+                .select_related("clinic", "course").get())
+            if reasons:
+                raise AppointmentStateError(
+                    f"Measure the motor threshold at this session: {'; '.join(reasons)}.")
+            record["motor_threshold"] = motor_threshold.carried_threshold(current)
+        session = SessionRecord(appointment=current, operator=by, mt_measured=measured,
+                                cpt_code=billing.derive_cpt(current, mt_measured=measured), **record)
+        try:
+            # A carried MT was checked when it was measured (or typed at the course's start).
+            session.full_clean(exclude=["appointment"] if measured else ["appointment", "motor_threshold"])
+        except ValidationError as error:
+            raise AppointmentStateError(" ".join(error.messages)) from error
         current.status = Appointment.Status.COMPLETED
         current.technician = current.technician or by
         current.save(update_fields=["status", "technician", "updated_at"])
-        SessionRecord.objects.create(appointment=current, operator=by, **record)
+        session.save()
         _after_change(current)
     return current
 

@@ -130,7 +130,7 @@ def start_course(*, patient, protocol, template, start_date, chair, time_of_day,
         course = TreatmentCourse.objects.create(
             patient=patient, protocol=protocol, kind=kind, start_date=start_date,
             planned_sessions=template.sessions_for(protocol), authorised_sessions=authorised_sessions,
-            prior_auth_number=prior_auth_number, motor_threshold=motor_threshold,
+            prior_auth_number=prior_auth_number, motor_threshold=motor_threshold, clinician=by,
         )
 
         def booker(appointment_kind, minutes):

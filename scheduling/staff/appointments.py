@@ -1,7 +1,6 @@
 """Booking, and the appointment page with its actions (check in, complete, no-show, cancel,
 reschedule)."""
 
-from django.conf import settings
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -17,9 +16,9 @@ from tmsclinic.roles import BOOK, CLINICAL_WRITE, RUN_SESSIONS, SEE_PATIENTS, ma
 
 from .. import selectors, services
 from ..models import Appointment, Chair, Clinic
-from ..services import AppointmentStateError, SlotUnavailable
+from ..services import AppointmentStateError, SlotUnavailable, billing, motor_threshold
 from ..services.calendar import clock_on_day, short_when
-from .forms import BookingForm, CancelForm, RescheduleForm, SessionRecordForm, booking_initial
+from .forms import BookingForm, CancelForm, CptCodeForm, RescheduleForm, SessionRecordForm, booking_initial
 
 
 @staff_required(BOOK)
@@ -55,8 +54,7 @@ def book(request):
 
 def _appointment_for(request, uuid):
     """The appointment the URL names, behind the clinic wall, named in the audit trail."""
-    appointment = selectors.appointment_page(walled(request, Appointment.objects), uuid,
-                                             recheck_every=settings.TMS_MT_RECHECK_EVERY)
+    appointment = selectors.appointment_page(walled(request, Appointment.objects), uuid)
     if appointment is None:
         raise Http404("No such appointment.")
     audit.about(request, appointment.patient)
@@ -65,12 +63,20 @@ def _appointment_for(request, uuid):
 
 def _session_record_initial(appointment):
     source = appointment.course or appointment.plan
-    initial = {"motor_threshold": selectors.last_motor_threshold(appointment)}
-    if source is not None:
-        protocol = source.protocol
-        initial.update(pulses_delivered=protocol.pulses_per_session,
-                       intensity_percent_mt=protocol.intensity_percent_mt, coil_position=protocol.target)
-    return initial
+    if source is None:
+        return {}
+    protocol = source.protocol
+    return {"pulses_delivered": protocol.pulses_per_session, "intensity_percent_mt": protocol.intensity_percent_mt,
+            "coil_position": protocol.target}
+
+
+def _session_record_form(appointment, data=None):
+    """The completion form, told the protocol, whether MT must be measured and the last one."""
+    source = appointment.course or appointment.plan
+    return SessionRecordForm(
+        data, initial=None if data else _session_record_initial(appointment),
+        protocol=source.protocol if source else None, recheck_reasons=appointment.mt_recheck_reasons,
+        last_measurement=motor_threshold.last_measurement(appointment.patient, before=appointment.starts_at))
 
 
 @staff_required(SEE_PATIENTS)
@@ -91,11 +97,20 @@ def _render_appointment(request, current, **forms):
         "record": getattr(current, "session_record", None) if completed and runs_sessions else None,
         "cancel_form": forms.get("cancel_form") or CancelForm(),
         "record_form": forms.get("record_form") or (
-            SessionRecordForm(initial=_session_record_initial(current)) if runs_sessions else None),
+            _session_record_form(current) if runs_sessions else None),
         "proposed": selectors.proposed_slots(current) if current.status == Appointment.Status.BOOKED else [],
         "reschedule_error": forms.get("reschedule_error"),
+        "cpt_form": forms.get("cpt_form") or _cpt_form(request, current),
     }
     return render(request, "staff/appointment.html", context, status=400 if forms else 200)
+
+
+def _cpt_form(request, appointment):
+    """A clinician's form to change a completed session's billing code, or None."""
+    record = getattr(appointment, "session_record", None)
+    if record is None or not may(request.user, CLINICAL_WRITE):
+        return None
+    return CptCodeForm(initial={"code": record.cpt_code})
 
 
 # What each action asks for; the page shows a button only to whoever holds it.
@@ -105,6 +120,7 @@ ACTIONS = {
     "no-show": SEE_PATIENTS,
     "cancel": BOOK,
     "reschedule": BOOK,
+    "billing-code": CLINICAL_WRITE,
 }
 
 
@@ -131,11 +147,22 @@ def appointment_action(request, uuid, action):
             services.cancel_appointment(current, by=request.user, reason=form.cleaned_data["reason"])
             messages.success(request, "The appointment is cancelled.")
         elif action == "complete":
-            form = SessionRecordForm(request.POST)
+            form = _session_record_form(current, request.POST)
             if not form.is_valid():
                 return _render_appointment(request, current, record_form=form)
-            services.complete_appointment(current, by=request.user, **form.cleaned_data)
+            record = {name: value for name, value in form.cleaned_data.items() if name != "confirm_off_protocol"}
+            services.complete_appointment(current, by=request.user, **record)
             messages.success(request, "Session completed and recorded.")
+        elif action == "billing-code":
+            record = getattr(current, "session_record", None)
+            form = CptCodeForm(request.POST)
+            if record is None:
+                raise AppointmentStateError("This session has no record yet, so no billing code.")
+            if not form.is_valid():
+                return _render_appointment(request, current, cpt_form=form)
+            billing.change_cpt(record, code=form.cleaned_data["code"], reason=form.cleaned_data["reason"],
+                               by=request.user)
+            messages.success(request, f"The billing code is now {form.cleaned_data['code']}.")
         elif action == "reschedule":
             form = RescheduleForm(request.POST)
             if not form.is_valid():
@@ -144,6 +171,6 @@ def appointment_action(request, uuid, action):
             moved = services.reschedule_appointment(current, chair=chair, starts_at=starts_at, by=request.user)
             messages.success(request, f"Moved to {short_when(moved.clinic, moved.starts_at)}.")
             return redirect("staff:appointment", uuid=moved.uuid)
-    except (AppointmentStateError, SlotUnavailable) as refusal:
+    except (AppointmentStateError, SlotUnavailable, billing.CodeRefused) as refusal:
         messages.error(request, refusal.message)
     return redirect("staff:appointment", uuid=uuid)

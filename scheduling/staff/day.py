@@ -84,7 +84,7 @@ def _render_day(request, day):
     if clinic is not None:
         day = day or clinic.today()
         chairs = list(Chair.objects.filter(clinic=clinic, active=True))
-        appointments = selectors.day_appointments(clinic, day, recheck_every=settings.TMS_MT_RECHECK_EVERY)
+        appointments = selectors.day_appointments(clinic, day)
         calendar = ClinicCalendar(clinic, day, day)
         grid = DayGrid(clinic=clinic, day=day, chairs=chairs, appointments=appointments,
                        intervals=calendar.open_intervals(day), step=settings.TMS_SLOT_STEP_MINUTES)

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from patients.models import (
     CourseTemplate,
+    MotorThresholdRecheck,
     OutreachAttempt,
     Patient,
     PatientFlag,
@@ -22,6 +23,7 @@ from patients.services import CLINICAL_KINDS, snooze_until_error
 from tmsclinic.inputs import OneLineField, SaneDateField, SaneDateTimeField, iso_moment
 
 from ..models import Appointment, Chair, Clinic, SessionRecord
+from ..services import motor_threshold
 
 
 def aware_in(clinic, value):
@@ -121,11 +123,67 @@ class RescheduleForm(forms.Form):
 
 
 class SessionRecordForm(forms.ModelForm):
+    """What was delivered at a session. The motor threshold is entered only when it was
+    measured at this session — the last measurement is a hint beside the box, never its value —
+    and is required when a re-check is due. Pulses or intensity more than 10 % off the protocol
+    are accepted once confirmed."""
+
+    confirm_off_protocol = forms.BooleanField(
+        required=False, widget=forms.HiddenInput,
+        label="These values differ from the protocol, and they are what was delivered")
+
     class Meta:
         model = SessionRecord
         fields = ["pulses_delivered", "intensity_percent_mt", "motor_threshold", "coil_position", "side_effects",
                   "notes"]
+        labels = {"motor_threshold": "Motor threshold measured at this session (% of machine output)"}
         widgets = {"side_effects": forms.Textarea(attrs={"rows": 2}), "notes": forms.Textarea(attrs={"rows": 2})}
+
+    def __init__(self, *args, protocol=None, recheck_reasons=(), last_measurement=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.protocol = protocol
+        mt = self.fields["motor_threshold"]
+        mt.required = bool(recheck_reasons)
+        last = "No motor threshold measured yet."
+        if last_measurement is not None:
+            when = last_measurement.appointment.clinic.local(last_measurement.appointment.starts_at)
+            who = last_measurement.operator
+            by = f" by {who.get_full_name() or who.get_username()}" if who else ""
+            last = f"Last measured {last_measurement.motor_threshold} % on {when.day} {when:%b %Y}{by}."
+        if recheck_reasons:
+            mt.help_text = f"Re-check due: {'; '.join(recheck_reasons)}. {last}"
+            mt.error_messages["required"] = ("Measure the motor threshold and enter it: a re-check is due "
+                                              f"({'; '.join(recheck_reasons)}).")
+        else:
+            mt.help_text = f"{last} Leave blank unless you measured it at this session."
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.protocol is None or cleaned.get("confirm_off_protocol"):
+            return cleaned
+        differences = motor_threshold.off_protocol(self.protocol, pulses=cleaned.get("pulses_delivered"),
+                                                   intensity=cleaned.get("intensity_percent_mt"))
+        if differences:
+            self.fields["confirm_off_protocol"].widget = forms.CheckboxInput()
+            self.add_error("confirm_off_protocol", f"{'; '.join(differences)}. Tick the box if that is what was "
+                                                   "delivered.")
+        return cleaned
+
+
+class MotorThresholdRecheckForm(forms.ModelForm):
+    """A clinician records a medication change or asks for the MT to be measured next session."""
+
+    class Meta:
+        model = MotorThresholdRecheck
+        fields = ["reason", "note"]
+        widgets = {"note": forms.Textarea(attrs={"rows": 2})}
+
+
+class CptCodeForm(forms.Form):
+    """A clinician changes a session's billing code, saying why."""
+
+    code = forms.ChoiceField(choices=SessionRecord.Cpt.choices, label="CPT code")
+    reason = OneLineField(max_length=200, label="Why the code changes")
 
 
 class StartCourseForm(forms.Form):
@@ -309,3 +367,31 @@ class OutcomesReportForm(forms.Form):
     def __init__(self, *args, clinics, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["clinic"].queryset = clinics
+
+
+class BillingExportForm(forms.Form):
+    """Which month, clinic and payer the billing export covers."""
+
+    month = OneLineField(label="Month", max_length=7,
+                         widget=forms.TextInput(attrs={"type": "month", "class": "form-control"}),
+                         help_text="Sessions whose date of service falls in this month, in each clinic's calendar.")
+    clinic = forms.ModelChoiceField(queryset=Clinic.objects.none(), required=False, empty_label="All your clinics",
+                                    widget=forms.Select(attrs={"class": "form-select"}))
+    payer = OneLineField(required=False, max_length=100, label="Payer",
+                         widget=forms.TextInput(attrs={"class": "form-control"}),
+                         help_text="Leave blank for every payer; the export has a payer column.")
+
+    def __init__(self, *args, clinics, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["clinic"].queryset = clinics
+
+    def clean_month(self):
+        text = self.cleaned_data["month"].strip()
+        try:
+            month = datetime.date.fromisoformat(f"{text}-01")
+        except ValueError:
+            raise forms.ValidationError("Enter a month as year and month, e.g. 2026-11.") from None
+        if not 1900 <= month.year <= 2200:
+            raise forms.ValidationError("Enter a month between 1900 and 2200.")
+        return month
+

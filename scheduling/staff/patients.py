@@ -7,14 +7,34 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
+from patients import charts
 from patients.models import TreatmentCourse
 from patients.selectors import patient_for, plan_for
 from tmsclinic import audit
-from tmsclinic.roles import CLINICAL_READ, CLINICAL_WRITE, EDIT_PATIENTS, SEE_PATIENTS, may, staff_required
+from tmsclinic.roles import (
+    CLINICAL_READ,
+    CLINICAL_WRITE,
+    EDIT_PATIENTS,
+    RUN_SESSIONS,
+    SEE_PATIENTS,
+    may,
+    staff_required,
+)
 
 from .. import selectors, services
+from ..services import motor_threshold
 from ..services.portal import InviteRefused, invite_patient
-from .forms import ChoosePlanTemplateForm, EndPlanForm, PausePlanForm, PhaseFormSet, StartCourseForm, StartPlanForm
+from .forms import (
+    ChoosePlanTemplateForm,
+    EndPlanForm,
+    MotorThresholdRecheckForm,
+    PausePlanForm,
+    PhaseFormSet,
+    StartCourseForm,
+    StartPlanForm,
+)
+
+MT_HISTORY = 50  # measurements on the patient page
 
 
 @staff_required(SEE_PATIENTS)
@@ -35,7 +55,42 @@ def patient(request, uuid):
     context.update(selectors.patient_outcomes(person, courses, clinical=may(request.user, CLINICAL_READ)))
     if may(request.user, CLINICAL_READ):
         context["opened_by"] = audit.opened_by(person)
+    if may(request.user, RUN_SESSIONS) or may(request.user, CLINICAL_READ):
+        context.update(_motor_threshold(person))
+    if may(request.user, CLINICAL_WRITE):
+        context["mt_recheck_form"] = MotorThresholdRecheckForm()
     return render(request, "staff/patient.html", context)
+
+
+def _motor_threshold(person):
+    """The patient's measured MTs (who, when, at which session), their chart, and a re-check
+    asked for since the last one."""
+    measured = list(motor_threshold.measurements(person)[:MT_HISTORY])
+    points = [(record.appointment.clinic.local(record.appointment.starts_at).date(), record.motor_threshold)
+              for record in reversed(measured)]
+    asked = person.mt_rechecks.select_related("requested_by").first()
+    latest = measured[0].appointment.starts_at if measured else None
+    return {
+        "show_motor_threshold": True,
+        "mt_history": measured,
+        "mt_chart": charts.mt_chart(points) if points else None,
+        "mt_recheck_pending": asked if asked and (latest is None or asked.requested_at > latest) else None,
+    }
+
+
+@staff_required(CLINICAL_WRITE)
+@require_POST
+def mt_recheck(request, uuid):
+    person = patient_for(request, uuid)
+    form = MotorThresholdRecheckForm(request.POST)
+    if form.is_valid():
+        motor_threshold.ask_for_recheck(person, reason=form.cleaned_data["reason"], note=form.cleaned_data["note"],
+                                        by=request.user)
+        messages.success(request, "Noted: the motor threshold will be measured at the next session.")
+    else:
+        messages.error(request, " ".join(f"{form.fields[name].label}: {' '.join(errors)}" if name in form.fields
+                                         else " ".join(errors) for name, errors in form.errors.items()))
+    return redirect("staff:patient", uuid=person.uuid)
 
 
 @staff_required(CLINICAL_WRITE)

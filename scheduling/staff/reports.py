@@ -1,5 +1,5 @@
 """The clinic's outcomes report: relapse after maintenance, on schedule against lapsed, and its
-CSV export (whose column names other tools rely on)."""
+CSV export (whose column names other tools rely on); and the monthly billing export."""
 
 import csv
 import datetime
@@ -13,10 +13,11 @@ from patients import charts
 from patients.outcomes import DEFAULT_MONTHS, HORIZON_MONTHS, horizon_days, relapse_cohort, summarise
 from tmsclinic import audit
 from tmsclinic.exports import spreadsheet_safe
-from tmsclinic.roles import READ_REPORTS, staff_required
+from tmsclinic.roles import BILLING, READ_REPORTS, staff_required
 
 from ..models import Clinic
-from .forms import OutcomesReportForm
+from ..services import billing
+from .forms import BillingExportForm, OutcomesReportForm
 
 
 def _cohort_for(request):
@@ -62,3 +63,29 @@ def outcomes_csv(request):
             row.relapse_on or "", row.censored_on or "", row.days,
         ])
     return response
+
+
+@staff_required(BILLING)
+def billing_report(request):
+    """The billing export's choices; the rows themselves only go out as the CSV."""
+    clinics = Clinic.objects.visible_to(request.user)
+    last_month = timezone.localdate().replace(day=1) - datetime.timedelta(days=1)
+    form = BillingExportForm(request.GET or None, clinics=clinics, initial={"month": f"{last_month:%Y-%m}"})
+    if form.is_valid():
+        data = form.cleaned_data
+        rows = billing.billing_rows([data["clinic"]] if data["clinic"] else clinics, data["month"],
+                                    payer=data["payer"] or None)
+        audit.about(request, None, action="export")
+        name = f"billing-{slugify(data['clinic'].name) if data['clinic'] else 'all-clinics'}-{data['month']:%Y-%m}"
+        if data["payer"]:
+            name += f"-{slugify(data['payer'])}"
+        response = HttpResponse(content_type="text/csv; charset=utf-8",
+                                headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+        writer = csv.writer(response)
+        writer.writerow(billing.COLUMNS)
+        for row in rows:
+            writer.writerow([spreadsheet_safe(row[column]) if isinstance(row[column], str) else row[column]
+                             for column in billing.COLUMNS])
+        return response
+    return render(request, "staff/billing.html", {"form": form}, status=400 if form.is_bound else 200)
+

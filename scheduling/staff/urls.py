@@ -38,6 +38,7 @@ patient_urls = [
     path("<uuid:uuid>/courses/new/", patients.start_course, name="start-course"),
     path("<uuid:uuid>/plans/new/", patients.plan_start, name="plan-start"),
     path("<uuid:uuid>/invite/", patients.invite, name="invite"),
+    path("<uuid:uuid>/motor-threshold/recheck/", patients.mt_recheck, name="mt-recheck"),
 ]
 
 plan_urls = [
@@ -57,6 +58,7 @@ attention_urls = [
 report_urls = [
     path("outcomes/", reports.outcomes_report, name="outcomes-report"),
     path("outcomes.csv", reports.outcomes_csv, name="outcomes-csv"),
+    path("billing/", reports.billing_report, name="billing"),
 ]
 
 urlpatterns = [

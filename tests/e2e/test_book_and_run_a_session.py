@@ -57,9 +57,16 @@ def test_book_from_the_day_view_then_check_in_and_complete(page, transactional_d
         page.reload()
         page.get_by_role("button", name="Check in").click()
         expect(page.get_by_test_id("status")).to_have_text("Checked in")
-        expect(page.get_by_label("Motor threshold")).to_have_value("52")  # prefilled from the course
+        # The first session of the course measures the MT: the box is empty, and asked for.
+        expect(page.get_by_test_id("mt-recheck")).to_contain_text("no motor threshold has been measured yet")
+        threshold = page.get_by_label("Motor threshold measured at this session")
+        expect(threshold).to_have_value("")
+        page.get_by_role("button", name="Complete session").click()
+        expect(page.get_by_text("Measure the motor threshold and enter it")).to_be_visible()
+        page.get_by_label("Motor threshold measured at this session").fill("53")
         page.get_by_label("Side effects").fill("Mild scalp discomfort")
         page.get_by_role("button", name="Complete session").click()
         expect(page.get_by_test_id("status")).to_have_text("Completed")
     record = SessionRecord.objects.get(appointment=appointment)
-    assert (record.pulses_delivered, record.motor_threshold, record.side_effects) == (3000, 52, "Mild scalp discomfort")
+    assert (record.pulses_delivered, record.motor_threshold, record.mt_measured, record.side_effects) == (
+        3000, 53, True, "Mild scalp discomfort")

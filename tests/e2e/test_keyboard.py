@@ -100,11 +100,12 @@ def test_tab_reaches_every_control_of_the_main_pages_and_shows_where_it_is(page,
 
 
 def tab_to(page, name, limit=400):
-    """Press Tab until the focused control's text or label is ``name``."""
+    """Press Tab until the focused control's name (its aria-label, label, text or value) is ``name``."""
     for _ in range(limit):
         page.keyboard.press("Tab")
-        focused = page.evaluate("() => { const el = document.activeElement;"
-                                " return (el.getAttribute('aria-label') || el.innerText || el.value || '').trim(); }")
+        focused = page.evaluate("""() => { const el = document.activeElement;
+            const label = el.labels && el.labels.length ? el.labels[0].innerText.replace(/\\*$/, '') : '';
+            return (el.getAttribute('aria-label') || label || el.innerText || el.value || '').trim(); }""")
         if focused == name:
             return
     raise AssertionError(f"Tab never reached {name!r}")
@@ -161,8 +162,10 @@ def test_book_check_in_and_complete_a_session_with_the_keyboard_alone(page, tran
         with page.expect_navigation():
             page.keyboard.press("Enter")
         expect(page.get_by_test_id("status")).to_have_text("Checked in")
+        tab_to(page, "Motor threshold measured at this session (% of machine output)")
+        page.keyboard.type("53")
         tab_to(page, "Complete session")
         with page.expect_navigation():
             page.keyboard.press("Enter")
         expect(page.get_by_test_id("status")).to_have_text("Completed")
-    assert SessionRecord.objects.filter(appointment=appointment, motor_threshold=52).exists()
+    assert SessionRecord.objects.filter(appointment=appointment, motor_threshold=53, mt_measured=True).exists()

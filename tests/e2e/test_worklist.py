@@ -76,6 +76,7 @@ def test_a_clinician_books_the_suggested_slot_and_the_flag_resolves_when_the_ses
         page.get_by_role("button", name="Check in").click()
         expect(page.get_by_test_id("status")).to_have_text("Checked in")
         expect(page.get_by_label("Pulses delivered")).to_have_value("600")  # prefilled from the plan's protocol
+        page.get_by_label("Motor threshold measured at this session").fill("58")  # none on record: measured
         page.get_by_role("button", name="Complete session").click()
         expect(page.get_by_test_id("status")).to_have_text("Completed")
 

@@ -39,6 +39,7 @@ STAFF_ACCESS = {
     "start-course": CLINICIANS,
     "plan-start": CLINICIANS,
     "invite": BOOKERS,
+    "mt-recheck": CLINICIANS,
     "plan-pause": CLINICIANS,
     "plan-resume": CLINICIANS,
     "plan-end": CLINICIANS,
@@ -49,6 +50,7 @@ STAFF_ACCESS = {
     "attention-resolve": BOOKERS,
     "outcomes-report": REPORT_READERS,
     "outcomes-csv": REPORT_READERS,
+    "billing": BOOKERS,  # the front desk and clinicians: the BILLING capability
 }
 
 # Portal views that work without a portal login: the login itself, or a link with a key.

@@ -159,6 +159,9 @@ SIDE_EFFECTS = (
 REMINDED_PAST_SESSIONS = 3
 BOOKED_AHEAD = datetime.timedelta(days=7)
 
+# Who pays, spread over the demo's patients (the billing export's second key).
+PAYERS = ("Aetna", "Blue Cross Blue Shield", "Medicare", "UnitedHealthcare", "Self-pay")
+
 # username, first name, last name, role, Django admin access
 STAFF = (
     ("frontdesk", "Maria", "Lopez", roles.FRONT_DESK, False),
@@ -323,13 +326,14 @@ class DemoBuilder:
         mapping_seat, *treatment_seats = seating.seat_series([mapping_day, *treatment_days])
         mapping = self._appointment(patient, seating, mapping_seat, Appointment.Kind.MAPPING, protocol,
                                     self.course_template.mapping_minutes, course=course,
-                                    motor_threshold=course.motor_threshold)
+                                    motor_threshold=course.motor_threshold, mt_measured=True)
         if mapping.status != Appointment.Status.COMPLETED:
             course.motor_threshold = None  # measured at the mapping visit, still to come
+        # The MT is re-measured every fifth session (TMS_MT_RECHECK_EVERY's default).
         sessions = [
             self._appointment(patient, seating, seat, Appointment.Kind.ACUTE, protocol, protocol.chair_minutes,
-                              course=course, motor_threshold=course.motor_threshold)
-            for seat in treatment_seats
+                              course=course, motor_threshold=course.motor_threshold, mt_measured=n % 5 == 4)
+            for n, seat in enumerate(treatment_seats)
         ]
         # PHQ-9 at every tenth session and the last, sliding from baseline to this patient's outcome.
         last = len(sessions) - 1
@@ -393,6 +397,7 @@ class DemoBuilder:
             sms_consent=sms_consent,
             sms_consent_at=intake_at if sms_consent else None,
             primary_clinician=self.staff[roles.CLINICIAN] if rng.random() < 0.2 else None,
+            payer=PAYERS[number % len(PAYERS)],
             status=Patient.Status.DISCHARGED if stage == DISCHARGED else Patient.Status.ACTIVE,
         )
         self.rows[Patient].append(patient)
@@ -410,6 +415,7 @@ class DemoBuilder:
             status=TreatmentCourse.Status.ACTIVE if in_progress else TreatmentCourse.Status.COMPLETED,
             prior_auth_number=f"PA{self.rng.randint(10**7, 10**8 - 1)}",
             authorised_sessions=sessions,
+            clinician=self.staff[roles.CLINICIAN],
             ended_on=None if in_progress else treatment_days[-1],
         )
         self.rows[TreatmentCourse].append(course)
@@ -461,7 +467,8 @@ class DemoBuilder:
             for session_number, day in enumerate(visit):
                 session = self._appointment(patient, seating, seating.seat(day), Appointment.Kind.MAINTENANCE,
                                             protocol, protocol.chair_minutes, plan=plan,
-                                            motor_threshold=course.motor_threshold)
+                                            motor_threshold=course.motor_threshold,
+                                            mt_measured=session_number == 0)
                 if session.status == Appointment.Status.COMPLETED:
                     completed_days.append(day)
                     if session_number == 0:
@@ -499,7 +506,7 @@ class DemoBuilder:
         return day + self.rng.randint(2, 6) * ONE_DAY
 
     def _appointment(self, patient, seating, seat, kind, protocol, minutes, *, course=None, plan=None,
-                     motor_threshold=None, missed=None):
+                     motor_threshold=None, mt_measured=False, missed=None):
         """An appointment whose status follows the clock: over, under way, or to come; or,
         given ``missed``, a past one that was a no-show or was cancelled the day before."""
         chair, starts_at = seat
@@ -541,6 +548,12 @@ class DemoBuilder:
                     pulses_delivered=protocol.pulses_per_session,
                     intensity_percent_mt=protocol.intensity_percent_mt,
                     motor_threshold=motor_threshold,
+                    mt_measured=mt_measured and motor_threshold is not None,
+                    # What scheduling.services.billing.derive_cpt gives: the mapping visit
+                    # measures first, so later measurements are re-determinations.
+                    cpt_code=(SessionRecord.Cpt.FIRST if kind == Appointment.Kind.MAPPING
+                              else SessionRecord.Cpt.MT if mt_measured and motor_threshold is not None
+                              else SessionRecord.Cpt.SUBSEQUENT),
                     coil_position=protocol.target,
                     side_effects=side_effects,
                     operator=self.staff[roles.TECHNICIAN],

@@ -108,7 +108,8 @@ def complete(plan, chair, moment, by):
     appointment = AppointmentFactory(patient=plan.patient, chair=chair, plan=plan, kind="maintenance",
                                      starts_at=moment, status="checked_in")
     with travel(moment + datetime.timedelta(minutes=30)):  # once it has happened
-        return complete_appointment(appointment, by=by, pulses_delivered=600, intensity_percent_mt=120)
+        return complete_appointment(appointment, by=by, pulses_delivered=600, intensity_percent_mt=120,
+                                    motor_threshold=60)
 
 
 def test_a_cluster_visit_counts_only_when_all_its_sessions_are_done(db, clinic, technician):

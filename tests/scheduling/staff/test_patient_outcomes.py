@@ -12,7 +12,7 @@ from patients.models import Assessment, TreatmentCourse
 from scheduling.models import Appointment
 from scheduling.services import plans
 from tests.conftest import AUDIT_QUERIES
-from tests.factories import AppointmentFactory, AssessmentFactory, TreatmentCourseFactory
+from tests.factories import AppointmentFactory, AssessmentFactory, SessionRecordFactory, TreatmentCourseFactory
 from tests.patients.cohort import UTC
 
 TODAY = datetime.date(2026, 12, 2)
@@ -115,13 +115,16 @@ def test_the_patient_page_query_count_does_not_grow_with_the_history(client, cli
 
     def add(days):
         for day in days:
-            session(patient, chair, day, course=acute, kind=Appointment.Kind.ACUTE)
+            done = session(patient, chair, day, course=acute, kind=Appointment.Kind.ACUTE)
+            SessionRecordFactory(appointment=done, motor_threshold=50 + day.day % 5, mt_measured=True,
+                                 operator=clinician)
             phq9(patient, day, 12)
 
     add([datetime.date(2026, 9, 2)])
     client.force_login(clinician)
     client.get(url)
-    with django_assert_num_queries(16 + AUDIT_QUERIES) as few:
+    # 16 for the page, 2 for the motor threshold's history and pending re-check, and the audit.
+    with django_assert_num_queries(18 + AUDIT_QUERIES) as few:
         client.get(url)
     add([datetime.date(2026, 9, 3) + datetime.timedelta(days=n) for n in range(30)])
     TreatmentCourseFactory(patient=patient, protocol=acute.protocol, kind=TreatmentCourse.Kind.REINTRODUCTION,

@@ -21,8 +21,12 @@ def test_check_in_and_complete_with_the_record_prefilled(client, technician, ope
     url = reverse("staff:appointment", args=[appointment.uuid])
     page = client.get(url)
     assert "Session 2 of 36" in page.content.decode()
-    assert page.context["record_form"].initial == {"motor_threshold": 55, "pulses_delivered": 3000,
-                                                   "intensity_percent_mt": 120, "coil_position": "Left DLPFC"}
+    # The protocol's values are prefilled; the motor threshold is not (55 was typed at the
+    # course's start, never measured at a session), and measuring it is asked for.
+    assert page.context["record_form"].initial == {"pulses_delivered": 3000, "intensity_percent_mt": 120,
+                                                   "coil_position": "Left DLPFC"}
+    assert "Measure the motor threshold at this session: no motor threshold has been measured yet." \
+        in page.content.decode()
     client.post(reverse("staff:appointment-action", args=[appointment.uuid, "check-in"]))
     appointment.refresh_from_db()
     assert appointment.status == "checked_in"
@@ -30,7 +34,8 @@ def test_check_in_and_complete_with_the_record_prefilled(client, technician, ope
                 {"pulses_delivered": 3000, "intensity_percent_mt": 120, "motor_threshold": 54})
     appointment.refresh_from_db()
     assert appointment.status == "completed"
-    assert SessionRecord.objects.get(appointment=appointment).motor_threshold == 54
+    record = SessionRecord.objects.get(appointment=appointment)
+    assert (record.motor_threshold, record.mt_measured) == (54, True)
 
 
 def test_completing_with_a_bad_record_shows_the_errors(client, technician, open_clinic, chair, patient):
@@ -129,4 +134,79 @@ def test_before_check_in_opens_the_page_says_when_and_the_actions_are_refused(cl
         assert refusal in [str(message) for message in response.context["messages"]][0]
     appointment.refresh_from_db()
     assert (appointment.status, appointment.checked_in_at) == ("booked", None)
+    assert not SessionRecord.objects.exists()
+
+
+def measured_before(patient, chair, course, mt, technician, days_back=1):
+    """A completed session, ``days_back`` before DAY, at which ``mt`` was measured."""
+    from tests.factories import SessionRecordFactory
+
+    done = AppointmentFactory(patient=patient, chair=chair, course=course, status="completed",
+                              starts_at=at(chair.clinic, 9) - datetime.timedelta(days=days_back))
+    return SessionRecordFactory(appointment=done, motor_threshold=mt, mt_measured=True, operator=technician)
+
+
+def test_the_last_mt_is_a_hint_beside_an_empty_box_and_blank_means_carried(client, technician, open_clinic, chair,
+                                                                            patient, protocol):
+    course = course_with_sessions(patient, chair, protocol, 0)
+    technician.first_name, technician.last_name = "Sam", "Tech"
+    technician.save()
+    measured_before(patient, chair, course, 58, technician)
+    appointment = AppointmentFactory(patient=patient, chair=chair, course=course, starts_at=at(open_clinic, 8),
+                                     status="checked_in")
+    client.force_login(technician)
+    page = client.get(reverse("staff:appointment", args=[appointment.uuid]))
+    form = page.context["record_form"]
+    assert "motor_threshold" not in form.initial and not form.fields["motor_threshold"].required
+    assert "Last measured 58 % on 1 Dec 2026 by Sam Tech. Leave blank unless you measured it" in page.content.decode()
+    client.post(reverse("staff:appointment-action", args=[appointment.uuid, "complete"]),
+                {"pulses_delivered": 3000, "intensity_percent_mt": 120})
+    record = SessionRecord.objects.get(appointment=appointment)
+    assert (record.motor_threshold, record.mt_measured) == (58, False)
+    assert "58 % — not measured; the last measurement" in client.get(
+        reverse("staff:appointment", args=[appointment.uuid])).content.decode()
+
+
+def test_values_far_from_the_protocol_need_a_confirmation(client, technician, open_clinic, chair, patient, protocol):
+    course = course_with_sessions(patient, chair, protocol, 0)
+    measured_before(patient, chair, course, 58, technician)
+    appointment = AppointmentFactory(patient=patient, chair=chair, course=course, starts_at=at(open_clinic, 8),
+                                     status="checked_in")
+    client.force_login(technician)
+    url = reverse("staff:appointment-action", args=[appointment.uuid, "complete"])
+    response = client.post(url, {"pulses_delivered": 2000, "intensity_percent_mt": 120})
+    assert response.status_code == 400
+    assert ("Pulses 2,000 is 33% below the protocol's 3,000. Tick the box if that is what was delivered."
+            in response.context["record_form"].errors["confirm_off_protocol"])
+    assert 'type="checkbox" name="confirm_off_protocol"' in response.content.decode()
+    assert not SessionRecord.objects.filter(appointment=appointment).exists()
+    client.post(url, {"pulses_delivered": 2000, "intensity_percent_mt": 120, "confirm_off_protocol": "on"})
+    assert SessionRecord.objects.get(appointment=appointment).pulses_delivered == 2000
+
+
+def test_an_implausible_intensity_is_refused_on_the_page(client, technician, open_clinic, chair, patient, protocol):
+    course = course_with_sessions(patient, chair, protocol, 0)
+    appointment = AppointmentFactory(patient=patient, chair=chair, course=course, starts_at=at(open_clinic, 8),
+                                     status="checked_in")
+    client.force_login(technician)
+    response = client.post(reverse("staff:appointment-action", args=[appointment.uuid, "complete"]),
+                           {"pulses_delivered": 3000, "intensity_percent_mt": 300, "motor_threshold": 55,
+                            "confirm_off_protocol": "on"})
+    assert response.status_code == 400
+    assert response.context["record_form"].errors["intensity_percent_mt"] == [
+        "Ensure this value is less than or equal to 150."]
+    appointment.refresh_from_db()
+    assert appointment.status == "checked_in" and not SessionRecord.objects.exists()
+
+
+def test_where_a_recheck_is_due_a_blank_mt_gets_the_reason(client, technician, open_clinic, chair, patient, protocol):
+    course = course_with_sessions(patient, chair, protocol, 0)
+    appointment = AppointmentFactory(patient=patient, chair=chair, course=course, starts_at=at(open_clinic, 8),
+                                     status="checked_in")
+    client.force_login(technician)
+    response = client.post(reverse("staff:appointment-action", args=[appointment.uuid, "complete"]),
+                           {"pulses_delivered": 3000, "intensity_percent_mt": 120})
+    assert response.status_code == 400
+    assert response.context["record_form"].errors["motor_threshold"] == [
+        "Measure the motor threshold and enter it: a re-check is due (no motor threshold has been measured yet)."]
     assert not SessionRecord.objects.exists()
