@@ -20,6 +20,7 @@ from tmsclinic.admin import LabelledTabularInline, WalledAdmin
 from .models import (
     ITEM_FIELDS,
     Assessment,
+    AuthorisationChange,
     CourseTemplate,
     MotorThresholdRecheck,
     OutreachAttempt,
@@ -128,6 +129,30 @@ class TreatmentCourseAdmin(WalledAdmin, DeletedBySuperusersOnly, admin.ModelAdmi
         # protocol. A changelist ignores list_select_related once get_queryset has selected
         # related rows, hence both here.
         return super().get_queryset(request).select_related("patient", "protocol")
+
+
+@admin.register(AuthorisationChange)
+class AuthorisationChangeAdmin(WalledAdmin, admin.ModelAdmin):
+    """The history of courses' authorisations: read-only, written when staff record or extend
+    one (the course holds the current values)."""
+
+    clinic_field = "course__patient__home_clinic"
+    list_display = ("course", "prior_auth_number", "authorised_sessions", "authorised_until", "changed_by",
+                    "changed_at")
+    list_select_related = ("course__patient", "changed_by")
+    search_fields = tuple(f"course__{field}" for field in PATIENT_SEARCH_FIELDS)
+    date_hierarchy = "changed_at"
+    readonly_fields = fields = ("course", "prior_auth_number", "authorised_sessions", "authorised_from",
+                                "authorised_until", "note", "changed_by", "changed_at")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(MotorThresholdRecheck)

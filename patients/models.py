@@ -259,6 +259,10 @@ class TreatmentCourse(models.Model):
     prior_auth_number = models.CharField("prior authorisation number", max_length=64, blank=True,
                                          validators=[validate_one_line])
     authorised_sessions = models.PositiveSmallIntegerField(null=True, blank=True)
+    # The payer's window for the authorised sessions, in the clinic's calendar: a session
+    # outside it needs a clinician's approval, as one beyond the count does.
+    authorised_from = models.DateField(null=True, blank=True, validators=[validate_date_in_range])
+    authorised_until = models.DateField(null=True, blank=True, validators=[validate_date_in_range])
     ended_on = models.DateField(null=True, blank=True, validators=[validate_date_in_range])
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -269,6 +273,29 @@ class TreatmentCourse(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} course for {self.patient.full_name} from {self.start_date}"
+
+
+class AuthorisationChange(models.Model):
+    """The course's authorisation as it was set or extended: the number, the sessions and the
+    window, who changed it and why. The course holds the current values; these rows are their
+    history, never edited."""
+
+    course = models.ForeignKey(TreatmentCourse, on_delete=models.CASCADE, related_name="authorisation_changes")
+    prior_auth_number = models.CharField("prior authorisation number", max_length=64, blank=True,
+                                         validators=[validate_one_line])
+    authorised_sessions = models.PositiveSmallIntegerField(null=True, blank=True)
+    authorised_from = models.DateField(null=True, blank=True, validators=[validate_date_in_range])
+    authorised_until = models.DateField(null=True, blank=True, validators=[validate_date_in_range])
+    note = models.CharField(max_length=200, blank=True, validators=[validate_one_line])
+    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+")
+    changed_at = models.DateTimeField(default=timezone.now, validators=[validate_date_in_range])
+
+    class Meta:
+        ordering = ["-changed_at", "-pk"]
+
+    def __str__(self):
+        return f"Authorisation of {self.course} as of {self.changed_at:%Y-%m-%d}"
 
 
 class PlanTemplate(models.Model):

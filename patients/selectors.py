@@ -6,7 +6,7 @@ from django.shortcuts import get_object_or_404
 
 from tmsclinic import audit
 
-from .models import MaintenancePlan, Patient, PatientFlag
+from .models import MaintenancePlan, Patient, PatientFlag, TreatmentCourse
 
 BREAK_GLASS_SESSION_KEY = "break_glass_patients"
 
@@ -32,6 +32,12 @@ def plan_for(request, pk):
     plan = get_object_or_404(walled(request, MaintenancePlan.objects.select_related("patient__home_clinic")), pk=pk)
     audit.about(request, plan.patient)
     return plan
+
+
+def course_for(request, pk):
+    course = get_object_or_404(walled(request, TreatmentCourse.objects.select_related("patient__home_clinic")), pk=pk)
+    audit.about(request, course.patient)
+    return course
 
 
 def flag_for(request, pk):

@@ -13,7 +13,7 @@ from patients.outcomes import course_outcome, plan_timeline
 from .models import Appointment, Reminder
 from .services import find_open_slots, motor_threshold, open_slots
 from .services.calendar import day_bounds, midnight, today_in
-from .services.courses import authorisation_left
+from .services.courses import authorisation_status
 from .services.plans import latest_completed_acute
 
 SUGGEST_WITHIN = datetime.timedelta(days=21)
@@ -106,16 +106,18 @@ def patient_appointments(patient, *, now, limit):
 
 
 def course_summary(course):
-    """Sessions completed, still to book, and the authorisation left, for the course in progress."""
+    """Sessions completed, still to book, and the authorisation (used, booked, to book, its
+    history), for the course in progress."""
     counts = course.appointments.aggregate(
-        completed=Count("pk", filter=Q(kind__in=Appointment.TREATMENT_KINDS, status=Appointment.Status.COMPLETED)),
-        used=Count("pk", filter=Q(kind__in=Appointment.TREATMENT_KINDS, status__in=Appointment.USED)),
+        used=Count("pk", filter=Q(kind__in=Appointment.TREATMENT_KINDS, status=Appointment.Status.COMPLETED)),
+        booked=Count("pk", filter=Q(kind__in=Appointment.TREATMENT_KINDS, status__in=Appointment.TO_COME)),
     )
     return {
         "course": course,
-        "completed": counts["completed"],
-        "unbooked": max(0, course.planned_sessions - counts["used"]),
-        "authorisation": authorisation_left(course, used=counts["used"]),
+        "completed": counts["used"],
+        "unbooked": max(0, course.planned_sessions - counts["used"] - counts["booked"]),
+        "authorisation": authorisation_status(course, counts=counts),
+        "authorisation_history": list(course.authorisation_changes.select_related("changed_by")[:20]),
     }
 
 

@@ -241,4 +241,4 @@ def one_of_everything(patient, starts_at=datetime.datetime(2026, 12, 9, 15, 0, t
     AssessmentFactory(patient=patient)
     flag = PatientFlagFactory(patient=patient)
     return {"patients": {"uuid": patient.uuid}, "appointments": {"uuid": appointment.uuid},
-            "plans": {"pk": plan.pk}, "attention": {"pk": flag.pk}}
+            "plans": {"pk": plan.pk}, "attention": {"pk": flag.pk}, "courses": {"pk": course.pk}}

@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from patients.models import (
     Assessment,
+    AuthorisationChange,
     CourseTemplate,
     MaintenancePhase,
     MaintenancePlan,
@@ -147,6 +148,11 @@ BUILDERS = {
     TreatmentCourse: lambda count: factories.TreatmentCourseFactory.create_batch(count),
     MaintenancePlan: build_plans,
     Assessment: lambda count: factories.AssessmentFactory.create_batch(count, entered_by=factories.UserFactory()),
+    AuthorisationChange: lambda count: [
+        AuthorisationChange.objects.create(course=factories.TreatmentCourseFactory(), authorised_sessions=30,
+                                           changed_by=factories.UserFactory())
+        for _ in range(count)
+    ],
     MotorThresholdRecheck: lambda count: [
         MotorThresholdRecheck.objects.create(patient=factories.PatientFactory(), reason="medication",
                                              requested_by=factories.UserFactory())
@@ -238,11 +244,12 @@ def test_changelist_queries_do_not_grow_with_rows(model_admin, client, django_as
 
 
 # Appointments are booked on the staff booking page, sessions recorded by completing them
-# there, reminders written by booking and job marks by the jobs: none is added in admin (see
-# tests/scheduling/admin/test_appointment_admin.py, test_session_record_admin.py, test_reminder_admin.py).
+# there, reminders written by booking, job marks by the jobs and authorisation history by the
+# authorisation page: none is added in admin (see tests/scheduling/admin/test_appointment_admin.py,
+# test_session_record_admin.py, test_reminder_admin.py).
 ADDABLE_ADMINS = [
     model_admin for model_admin in OUR_ADMINS
-    if model_admin.model not in {Appointment, SessionRecord, Reminder, JobMark}
+    if model_admin.model not in {Appointment, SessionRecord, Reminder, JobMark, AuthorisationChange}
 ]
 
 

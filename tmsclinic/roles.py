@@ -31,7 +31,7 @@ CLINICAL_WRITE = "clinical_write"  # courses, maintenance plans, clinical flags,
 FOLLOW_UP = "follow_up"  # the worklist's outreach, snooze and resolve
 EDIT_PATIENTS = "edit_patients"  # register and edit patients, invite them to the portal
 READ_REPORTS = "read_reports"  # the clinic's outcomes report and its CSV
-BILLING = "billing"  # the monthly billing export (MRN, date of service, CPT code)
+BILLING = "billing"  # courses' authorisations and the monthly billing export
 CONFIGURE = "configure"  # clinics, chairs, protocols and templates in admin
 BREAK_GLASS = "break_glass"  # open one patient of another clinic, with a written reason
 MANAGE_STAFF = "manage_staff"  # the staff accounts of one's own clinics, in admin
@@ -49,8 +49,8 @@ DESCRIPTIONS = {
     FOLLOW_UP: "Log outreach, snooze and resolve follow-up flags",
     EDIT_PATIENTS: "Register and edit patients, invite them to the portal",
     READ_REPORTS: "Read the outcomes report and download its CSV",
-    BILLING: "Download the monthly billing export: MRN, date of service, CPT code, authorisation, clinician, "
-             "technician",
+    BILLING: "Record and extend courses' authorisations; download the monthly billing export (MRN, date of "
+             "service, CPT code, authorisation, clinician, technician)",
     CONFIGURE: "Configure clinics, chairs, protocols and templates in admin",
     BREAK_GLASS: "Open one patient of another clinic for this session, after a written reason (audited, "
                  "the clinic admins are e-mailed)",

@@ -7,7 +7,7 @@ interface of DESIGN.md (``scheduling.services.book_appointment`` and friends) un
 - ``booking``: availability, book / reschedule / check in / cancel / complete / no-show
 - ``motor_threshold``: when the MT must be measured, what was measured, what a session carries
 - ``billing``: CPT codes derived at completion, a clinician's change, the monthly export
-- ``courses``: course days, booking a whole course, sessions used and authorisation left
+- ``courses``: course days, booking a whole course, the authorisation: sessions used, booked, to book
 - ``plans``: maintenance plans, their due dates, and the overdue flag job
 - ``reminders``: the outbox: arm, disarm, claim, send, resend, nudges, the staff digest
 - ``portal``: what a patient may book, cancel or move, and their portal account
@@ -31,10 +31,12 @@ from .booking import (
 )
 from .calendar import ClinicCalendar, midnight
 from .courses import (
+    AuthorisationRefused,
     CourseBooking,
     Unplaced,
     active_course_for,
-    authorisation_left,
+    authorisation_status,
+    change_authorisation,
     course_days,
     sessions_used,
     start_course,
@@ -66,7 +68,9 @@ __all__ = [
     "Unplaced",
     "active_course_for",
     "active_plan_for",
-    "authorisation_left",
+    "AuthorisationRefused",
+    "authorisation_status",
+    "change_authorisation",
     "book_appointment",
     "cancel_appointment",
     "chair_minutes",

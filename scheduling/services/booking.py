@@ -168,22 +168,34 @@ def _with_retries(operation):
     raise AssertionError("unreachable")
 
 
-def _check_authorisation(course, kind, override_by):
-    """Refuse a session beyond the course's authorised count unless a clinician approves.
-    The course row is locked so two desks cannot both book the last authorised session."""
+def _long_date(day):
+    return f"{day.day} {day:%B %Y}"
+
+
+def _check_authorisation(course, kind, override_by, override_note, *, clinic, starts_at):
+    """Refuse a session beyond the course's authorised count, or outside its authorised window
+    (the clinic's calendar dates), unless a clinician approves it and says why. The course row
+    is locked so two desks cannot both book the last authorised session."""
     if course is None or kind not in Appointment.TREATMENT_KINDS:
         return None
     course = TreatmentCourse.objects.select_for_update().get(pk=course.pk)
     used = Appointment.objects.counted_against(course).count()
-    if course.authorised_sessions is None or used < course.authorised_sessions:
+    day = clinic.local(starts_at).date()
+    beyond = None
+    if course.authorised_sessions is not None and used >= course.authorised_sessions:
+        beyond = f"All {course.authorised_sessions} authorised sessions of this course are booked or given"
+    elif course.authorised_until is not None and day > course.authorised_until:
+        beyond = f"The course's authorisation ends on {_long_date(course.authorised_until)}"
+    elif course.authorised_from is not None and day < course.authorised_from:
+        beyond = f"The course's authorisation starts on {_long_date(course.authorised_from)}"
+    if beyond is None:
         return None
     if override_by is None:
-        raise SlotUnavailable(
-            f"All {course.authorised_sessions} authorised sessions of this course are booked or given; "
-            "a clinician must approve another."
-        )
+        raise SlotUnavailable(f"{beyond}; a clinician must approve this session.")
     if not may(override_by, CLINICAL_WRITE):
         raise SlotUnavailable("Only a clinician can approve sessions beyond the authorisation.")
+    if not override_note.strip():
+        raise SlotUnavailable(f"{beyond}: say why you approve this session.")
     return override_by
 
 
@@ -197,7 +209,7 @@ def _book(*, patient, chair, starts_at, kind, booked_by, course, plan, via, dura
     reason = _refusal(patient=patient, chair=chair, clinic=clinic, starts_at=starts_at, ends_at=ends_at)
     if reason:
         raise SlotUnavailable(reason)
-    approved_by = _check_authorisation(course, kind, override_by)
+    approved_by = _check_authorisation(course, kind, override_by, override_note, clinic=clinic, starts_at=starts_at)
     appointment = Appointment.objects.create(
         authorisation_override_by=approved_by,
         authorisation_override_note=override_note[:200] if approved_by else "",

@@ -5,9 +5,11 @@ import datetime
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Count, Q
 
-from patients.models import TreatmentCourse
+from patients.models import AuthorisationChange, TreatmentCourse
 
 from ..models import Appointment, Chair
 from .booking import SlotUnavailable, book_appointment, open_slots
@@ -22,13 +24,59 @@ def sessions_used(course):
     return Appointment.objects.counted_against(course).count()
 
 
-def authorisation_left(course, used=None):
-    """{left, warn, of} for a course with an authorised session count, else None. ``used``
-    saves the count when the caller has it."""
-    if course is None or course.authorised_sessions is None:
+def authorisation_counts(course):
+    """{used, booked} of a course's treatment sessions: used is completed, booked is booked or
+    checked in (a session counts as used only once it has been given)."""
+    return course.appointments.aggregate(
+        used=Count("pk", filter=Q(kind__in=Appointment.TREATMENT_KINDS, status=Appointment.Status.COMPLETED)),
+        booked=Count("pk", filter=Q(kind__in=Appointment.TREATMENT_KINDS, status__in=Appointment.TO_COME)),
+    )
+
+
+def authorisation_status(course, counts=None):
+    """What the authorisation badge says — "18 used · 12 booked · 6 to book" of ``of``
+    authorised, until a date — or None for a course with no authorisation recorded. ``counts``
+    ({used, booked}) saves the query when the caller has them."""
+    if course is None or (course.authorised_sessions is None and course.authorised_until is None):
         return None
-    left = course.authorised_sessions - (sessions_used(course) if used is None else used)
-    return {"left": left, "warn": left <= settings.TMS_AUTH_WARN_AT, "of": course.authorised_sessions}
+    counts = counts or authorisation_counts(course)
+    of = course.authorised_sessions
+    to_book = None if of is None else of - counts["used"] - counts["booked"]
+    return {
+        "used": counts["used"], "booked": counts["booked"], "to_book": to_book, "of": of,
+        "from": course.authorised_from, "until": course.authorised_until,
+        "warn": to_book is not None and to_book <= settings.TMS_AUTH_WARN_AT,
+    }
+
+
+class AuthorisationRefused(ValidationError):
+    """The authorisation cannot be changed so; the message says why."""
+
+
+def change_authorisation(course, *, number, sessions, valid_from, until, note, by):
+    """Record the course's authorisation as the payer gave or extended it; the previous values
+    stay in its history (AuthorisationChange). Fewer sessions than already given, or a window
+    that ends before it starts, are refused."""
+    if valid_from and until and until < valid_from:
+        raise AuthorisationRefused("The authorisation cannot end before it starts.")
+    with transaction.atomic():
+        current = TreatmentCourse.objects.select_for_update().get(pk=course.pk)
+        used = authorisation_counts(current)["used"]
+        if sessions is not None and sessions < used:
+            raise AuthorisationRefused(f"{used} sessions of this course have already been given; "
+                                       f"an authorisation for {sessions} cannot cover them.")
+        current.prior_auth_number, current.authorised_sessions = number, sessions
+        current.authorised_from, current.authorised_until = valid_from, until
+        current.save(update_fields=["prior_auth_number", "authorised_sessions", "authorised_from",
+                                    "authorised_until"])
+        _remember_authorisation(current, note=note, by=by)
+    return current
+
+
+def _remember_authorisation(course, *, note, by):
+    AuthorisationChange.objects.create(
+        course=course, prior_auth_number=course.prior_auth_number, authorised_sessions=course.authorised_sessions,
+        authorised_from=course.authorised_from, authorised_until=course.authorised_until, note=note, changed_by=by)
 
 
 def active_course_for(patient, kind):
@@ -112,7 +160,7 @@ def _place_day(*, chair, wanted, sessions, gap, duration, book):
 
 def start_course(*, patient, protocol, template, start_date, chair, time_of_day, by,
                  kind=TreatmentCourse.Kind.ACUTE, authorised_sessions=None, prior_auth_number="",
-                 motor_threshold=None):
+                 motor_threshold=None, authorised_until=None):
     """Create a course and book its whole series as separate appointments.
 
     An acute course opens with a mapping visit (motor threshold) on the start date; treatment
@@ -131,7 +179,10 @@ def start_course(*, patient, protocol, template, start_date, chair, time_of_day,
             patient=patient, protocol=protocol, kind=kind, start_date=start_date,
             planned_sessions=template.sessions_for(protocol), authorised_sessions=authorised_sessions,
             prior_auth_number=prior_auth_number, motor_threshold=motor_threshold, clinician=by,
+            authorised_from=start_date if authorised_until else None, authorised_until=authorised_until,
         )
+        if authorised_sessions is not None or prior_auth_number or authorised_until:
+            _remember_authorisation(course, note="Given when the course was started", by=by)
 
         def booker(appointment_kind, minutes):
             def book(on_chair, starts_at):

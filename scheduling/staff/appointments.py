@@ -91,7 +91,7 @@ def _render_appointment(request, current, **forms):
     opens_at = services.check_in_opens_at(current)
     context = {
         "appointment": current,
-        "authorisation": services.authorisation_left(current.course),
+        "authorisation": services.authorisation_status(current.course),
         "has_started": current.starts_at <= timezone.now(),
         "check_in_opens": clock_on_day(current.clinic, opens_at) if opens_at > timezone.now() else None,
         "record": getattr(current, "session_record", None) if completed and runs_sessions else None,

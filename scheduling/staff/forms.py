@@ -186,6 +186,18 @@ class CptCodeForm(forms.Form):
     reason = OneLineField(max_length=200, label="Why the code changes")
 
 
+class AuthorisationForm(forms.Form):
+    """The course's authorisation as the payer gave or extended it."""
+
+    prior_auth_number = OneLineField(required=False, max_length=64, label="Prior authorisation number")
+    authorised_sessions = forms.IntegerField(required=False, min_value=1, max_value=200, label="Authorised sessions")
+    authorised_from = SaneDateField(required=False, label="Valid from", widget=forms.DateInput(attrs={"type": "date"}))
+    authorised_until = SaneDateField(required=False, label="Valid until",
+                                     widget=forms.DateInput(attrs={"type": "date"}))
+    note = OneLineField(max_length=200, label="What changed and why",
+                        help_text="E.g. “Extension approved by phone, 6 more sessions”.")
+
+
 class StartCourseForm(forms.Form):
     protocol = forms.ModelChoiceField(queryset=Protocol.objects.filter(active=True))
     template = forms.ModelChoiceField(queryset=CourseTemplate.objects.all(), label="Course template")
@@ -197,6 +209,8 @@ class StartCourseForm(forms.Form):
                                          label="Motor threshold (% machine output), if known")
     authorised_sessions = forms.IntegerField(required=False, min_value=1, max_value=200)
     prior_auth_number = OneLineField(required=False, max_length=64, label="Prior authorisation number")
+    authorised_until = SaneDateField(required=False, label="Authorised until",
+                                     widget=forms.DateInput(attrs={"type": "date"}))
 
     def __init__(self, *args, clinic, **kwargs):
         super().__init__(*args, **kwargs)

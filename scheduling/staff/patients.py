@@ -9,9 +9,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from patients import charts
 from patients.models import TreatmentCourse
-from patients.selectors import patient_for, plan_for
+from patients.selectors import course_for, patient_for, plan_for
 from tmsclinic import audit
 from tmsclinic.roles import (
+    BILLING,
     CLINICAL_READ,
     CLINICAL_WRITE,
     EDIT_PATIENTS,
@@ -25,6 +26,7 @@ from .. import selectors, services
 from ..services import motor_threshold
 from ..services.portal import InviteRefused, invite_patient
 from .forms import (
+    AuthorisationForm,
     ChoosePlanTemplateForm,
     EndPlanForm,
     MotorThresholdRecheckForm,
@@ -104,7 +106,7 @@ def start_course(request, uuid):
             patient=person, protocol=data["protocol"], template=data["template"], kind=data["kind"],
             start_date=data["start_date"], chair=data["chair"], time_of_day=data["time_of_day"], by=request.user,
             authorised_sessions=data["authorised_sessions"], prior_auth_number=data["prior_auth_number"],
-            motor_threshold=data["motor_threshold"],
+            motor_threshold=data["motor_threshold"], authorised_until=data["authorised_until"],
         )
         return render(request, "staff/course_booked.html", {"patient": person, "booking": booking})
     return render(request, "staff/start_course.html", {"patient": person, "form": form})
@@ -226,3 +228,29 @@ def plan_end(request, pk):
             messages.success(request, "Plan ended.")
         return redirect("staff:patient", uuid=plan.patient.uuid)
     return _render_plan_action(request, plan, form, "end")
+
+
+@staff_required(BILLING)
+@require_http_methods(["GET", "POST"])
+def authorisation(request, pk):
+    """Record or extend a course's authorisation; its earlier values stay in the history."""
+    course = course_for(request, pk)
+    initial = {"prior_auth_number": course.prior_auth_number, "authorised_sessions": course.authorised_sessions,
+               "authorised_from": course.authorised_from, "authorised_until": course.authorised_until}
+    form = AuthorisationForm(request.POST if request.method == "POST" else None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.change_authorisation(
+                course, number=data["prior_auth_number"], sessions=data["authorised_sessions"],
+                valid_from=data["authorised_from"], until=data["authorised_until"], note=data["note"], by=request.user)
+        except services.AuthorisationRefused as refusal:
+            form.add_error(None, refusal.message)
+        else:
+            messages.success(request, "The authorisation is recorded.")
+            return redirect("staff:patient", uuid=course.patient.uuid)
+    return render(request, "staff/authorisation.html", {
+        "course": course, "patient": course.patient, "form": form,
+        "history": course.authorisation_changes.select_related("changed_by"),
+    }, status=400 if form.is_bound else 200)
+

@@ -47,6 +47,10 @@ plan_urls = [
     path("<int:pk>/end/", patients.plan_end, name="plan-end"),
 ]
 
+course_urls = [
+    path("<int:pk>/authorisation/", patients.authorisation, name="authorisation"),
+]
+
 attention_urls = [
     path("", worklist.worklist, name="attention"),
     path("<int:pk>/book/", worklist.book_next, name="attention-book"),
@@ -65,6 +69,7 @@ urlpatterns = [
     *day_urls,
     *appointment_urls,
     path("patients/", include(patient_urls)),
+    path("courses/", include(course_urls)),
     path("plans/", include(plan_urls)),
     path("attention/", include(attention_urls)),
     path("reports/", include(report_urls)),

@@ -51,6 +51,7 @@ STAFF_ACCESS = {
     "outcomes-report": REPORT_READERS,
     "outcomes-csv": REPORT_READERS,
     "billing": BOOKERS,  # the front desk and clinicians: the BILLING capability
+    "authorisation": BOOKERS,  # likewise
 }
 
 # Portal views that work without a portal login: the login itself, or a link with a key.

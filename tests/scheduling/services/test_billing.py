@@ -140,13 +140,13 @@ def billed(db):
         datetime.datetime(2026, 11, 30, 23, 30, tzinfo=UTC),  # 30 Nov 18:30 New York / 23:30 London
     ]
     for clinic in clinics:
-        chair = ChairFactory(clinic=clinic)
         for payer in ("Aetna", "Self-pay"):
+            chair = ChairFactory(clinic=clinic)  # a chair each: PostgreSQL refuses overlapping bookings
             patient = PatientFactory(home_clinic=clinic, payer=payer)
             course = TreatmentCourseFactory(patient=patient, clinician=doctor, prior_auth_number=f"PA-{patient.mrn}")
             for n, moment in enumerate(moments):
                 appointment = AppointmentFactory(patient=patient, chair=chair, course=course, status="completed",
-                                                 starts_at=moment + datetime.timedelta(minutes=payer == "Aetna"),
+                                                 starts_at=moment,
                                                  technician=tech)
                 SessionRecordFactory(appointment=appointment, cpt_code=["90867", "90868", "90869"][n % 3])
         # Not billed: a cancelled session and a record without a code.

@@ -35,7 +35,7 @@ def records_of(clinic, first_name):
                                      starts_at=datetime.datetime(2026, 12, 2, 15, 0, tzinfo=UTC))
     flag = PatientFlagFactory(patient=patient)
     return {"patients": {"uuid": patient.uuid}, "appointments": {"uuid": appointment.uuid},
-            "plans": {"pk": plan.pk}, "attention": {"pk": flag.pk}}
+            "plans": {"pk": plan.pk}, "attention": {"pk": flag.pk}, "courses": {"pk": course.pk}}
 
 
 @pytest.fixture

@@ -68,7 +68,11 @@ def test_a_clinician_can_approve_a_session_beyond_the_authorisation(client, clin
     client.force_login(clinician)
     data = {"patient": patient.pk, "chair": chair.pk, "starts_at": "2026-12-02T10:00", "kind": "acute"}
     refused = client.post(reverse("staff:book"), data)
-    assert "a clinician must approve another" in refused.content.decode()
+    assert ("All 2 authorised sessions of this course are booked or given; a clinician must approve this session."
+            in refused.content.decode())
+    unexplained = client.post(reverse("staff:book"), {**data, "override_authorisation": "on"})
+    assert "say why you approve this session" in unexplained.content.decode()
+    assert not Appointment.objects.filter(course=course, status="booked").exists()
     client.post(reverse("staff:book"), {**data, "override_authorisation": "on", "override_note": "Extension"})
     approved = Appointment.objects.get(course=course, status="booked")
     assert approved.authorisation_override_by == clinician and approved.authorisation_override_note == "Extension"

@@ -1,4 +1,5 @@
-"""The patient page's course: progress, authorisation left and sessions not yet booked."""
+"""The patient page's course: progress, the authorisation (used, booked, to book) and sessions
+not yet booked."""
 
 import pytest
 from django.urls import reverse
@@ -17,7 +18,8 @@ def test_patient_page_shows_progress_authorisation_and_unbooked_sessions(client,
     client.force_login(front_desk)
     page = client.get(reverse("staff:patient", args=[patient.uuid])).content.decode()
     assert "Session 14 of 36" in page
-    assert "1 of 16 authorised sessions left" in page and "text-bg-warning" in page
+    # Used counts sessions given, not booked ones (14 given, 1 booked, 1 still to book).
+    assert "14 used · 1 booked · 1 to book, of 16 authorised" in page and "text-bg-warning" in page
     assert "21 sessions of this course are not booked yet" in page
 
 
@@ -27,7 +29,8 @@ def test_patient_page_query_count_does_not_grow(client, front_desk, open_clinic,
     client.force_login(front_desk)
     url = reverse("staff:patient", args=[patient.uuid])
     client.get(url)
-    with django_assert_num_queries(14 + AUDIT_QUERIES) as few:
+    # 14 for the page, 1 for the authorisation's history, and the audit.
+    with django_assert_num_queries(15 + AUDIT_QUERIES) as few:
         client.get(url)
     course_with_sessions(patient, ChairFactory(clinic=open_clinic), protocol, 30, days_back=3)
     with django_assert_num_queries(len(few)):
