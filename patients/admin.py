@@ -15,7 +15,7 @@ from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from tmsclinic.admin import LabelledTabularInline, WalledAdmin
+from tmsclinic.admin import LabelledTabularInline, ReadOnlyAdmin, WalledAdmin
 
 from .models import (
     ITEM_FIELDS,
@@ -132,7 +132,7 @@ class TreatmentCourseAdmin(WalledAdmin, DeletedBySuperusersOnly, admin.ModelAdmi
 
 
 @admin.register(AuthorisationChange)
-class AuthorisationChangeAdmin(WalledAdmin, admin.ModelAdmin):
+class AuthorisationChangeAdmin(ReadOnlyAdmin, WalledAdmin, admin.ModelAdmin):
     """The history of courses' authorisations: read-only, written when staff record or extend
     one (the course holds the current values)."""
 
@@ -144,15 +144,6 @@ class AuthorisationChangeAdmin(WalledAdmin, admin.ModelAdmin):
     date_hierarchy = "changed_at"
     readonly_fields = fields = ("course", "prior_auth_number", "authorised_sessions", "authorised_from",
                                 "authorised_until", "note", "changed_by", "changed_at")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(MotorThresholdRecheck)

@@ -40,6 +40,19 @@ class LabelledTabularInline(admin.TabularInline):
         return formfield
 
 
+class ReadOnlyAdmin:
+    """A record that admin only shows: written by the app, never added, changed or deleted here."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class WalledAdmin:
     """Behind the clinic wall in admin too: anyone but a superuser sees only their clinics' rows,
     and chooses only among their clinics' rows in a form. ``clinic_field`` is the path from the
@@ -70,7 +83,7 @@ class WalledAdmin:
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     """The audit trail, for whoever holds READ_AUDIT: never added, changed or deleted here."""
 
     list_display = ("at", "username", "action", "patient", "path", "status", "ip")
@@ -95,15 +108,6 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_view_permission(self, request, obj=None):
         return may(request.user, READ_AUDIT)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_urls(self):
         export = self.admin_site.admin_view(self.export_csv)

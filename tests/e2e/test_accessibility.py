@@ -63,15 +63,6 @@ def check(page, urls):
     return checked, failures
 
 
-@pytest.fixture
-def world(transactional_db):
-    clinic = factories.ClinicFactory(name="Riverside TMS", time_zone="America/New_York")
-    for weekday in range(7):
-        factories.OpeningHoursFactory(clinic=clinic, weekday=weekday)
-    patient = factories.PatientFactory(home_clinic=clinic, first_name="Ada", last_name="Lovelace")
-    return {"clinic": clinic, "patient": patient, "by_segment": factories.one_of_everything(patient)}
-
-
 def staff_urls(by_segment, names=None):
     for name, pattern in routes("staff").items():
         if names is None or name in names:

@@ -65,15 +65,6 @@ def tab_walk(page):
     return page.evaluate(shown, missed), unseen_focus
 
 
-@pytest.fixture
-def world(transactional_db):
-    clinic = factories.ClinicFactory(name="Riverside TMS", time_zone="America/New_York")
-    for weekday in range(7):
-        factories.OpeningHoursFactory(clinic=clinic, weekday=weekday)
-    patient = factories.PatientFactory(home_clinic=clinic, first_name="Ada", last_name="Lovelace")
-    return {"clinic": clinic, "patient": patient, "by_segment": factories.one_of_everything(patient)}
-
-
 STAFF_PAGES = ("today", "book", "patients", "patient", "patient-edit", "phq9", "attention", "outcomes-report")
 PORTAL_PAGES = ("home", "book", "phq9", "preferences")
 
