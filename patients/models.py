@@ -264,6 +264,8 @@ class TreatmentCourse(models.Model):
     authorised_from = models.DateField(null=True, blank=True, validators=[validate_date_in_range])
     authorised_until = models.DateField(null=True, blank=True, validators=[validate_date_in_range])
     ended_on = models.DateField(null=True, blank=True, validators=[validate_date_in_range])
+    end_reason = models.CharField(max_length=200, blank=True, validators=[validate_one_line],
+                                  help_text="Why the course was discontinued, or a note on its completion.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = OfPatientQuerySet.as_manager()

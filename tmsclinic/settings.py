@@ -350,6 +350,9 @@ TMS_CONSULT_MINUTES = env.int("TMS_CONSULT_MINUTES", default=30)
 # always ask for it (scheduling/services/motor_threshold.py).
 TMS_MT_RECHECK_EVERY = env.int("TMS_MT_RECHECK_EVERY", default=5)
 TMS_MT_RECHECK_DAYS = env.int("TMS_MT_RECHECK_DAYS", default=0)
+# The maintenance plan a clinician is offered first when an acute course is completed (by name,
+# among the plan templates in admin); the others stay one click away.
+TMS_DEFAULT_PLAN_TEMPLATE = env("TMS_DEFAULT_PLAN_TEMPLATE", default="Taper to monthly")
 # Authorised sessions left at or below which staff are warned.
 TMS_AUTH_WARN_AT = env.int("TMS_AUTH_WARN_AT", default=3)
 # During maintenance, a PHQ-9 this many points above the end of the acute course, or a total

@@ -2,7 +2,7 @@
 many of its sessions a course has used and has left."""
 
 import datetime
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -12,7 +12,7 @@ from django.db.models import Count, Q
 from patients.models import AuthorisationChange, TreatmentCourse
 
 from ..models import Appointment, Chair
-from .booking import SlotUnavailable, book_appointment, open_slots
+from .booking import SlotUnavailable, book_appointment, cancel_appointment, open_slots
 from .calendar import ClinicCalendar, day_bounds
 
 # Kinds of appointment that belong to the patient's course in progress when staff book them.
@@ -79,6 +79,52 @@ def _remember_authorisation(course, *, note, by):
         authorised_from=course.authorised_from, authorised_until=course.authorised_until, note=note, changed_by=by)
 
 
+class CourseRefused(ValidationError):
+    """The course cannot be ended so; the message says why."""
+
+
+ENDINGS = (TreatmentCourse.Status.COMPLETED, TreatmentCourse.Status.DISCONTINUED)
+
+
+def leftover_bookings(course):
+    """The course's sessions still booked: what ending it offers to cancel."""
+    return Appointment.objects.filter(course=course, status=Appointment.Status.BOOKED).order_by("starts_at")
+
+
+def end_course(course, *, outcome, reason, by, cancel_leftover):
+    """A clinician completes a course, or discontinues it saying why. It ends on the day of its
+    last session given (in the clinic's calendar; today if none was), and, if asked, its
+    sessions still booked are cancelled as the front desk would cancel them (reminders stopped).
+    Returns the course and how many bookings were cancelled."""
+    reason = " ".join(reason.split())
+    if outcome not in ENDINGS:
+        raise CourseRefused("A course ends completed or discontinued.")
+    if outcome == TreatmentCourse.Status.DISCONTINUED and not reason:
+        raise CourseRefused("Say why the course is discontinued.")
+    with transaction.atomic():
+        current = TreatmentCourse.objects.select_for_update().select_related("patient__home_clinic").get(pk=course.pk)
+        if current.status != TreatmentCourse.Status.ACTIVE:
+            raise CourseRefused(f"This course is already {current.get_status_display().lower()}.")
+        if Appointment.objects.filter(course=current, status=Appointment.Status.CHECKED_IN).exists():
+            raise CourseRefused("A session of this course is under way (checked in): complete it first.")
+        clinic = current.patient.home_clinic
+        last = (Appointment.objects.filter(course=current, status=Appointment.Status.COMPLETED)
+                .order_by("-starts_at").first())
+        if outcome == TreatmentCourse.Status.COMPLETED and last is None:
+            raise CourseRefused("No session of this course has been given, so it cannot be completed: "
+                                "discontinue it instead, saying why.")
+        current.status, current.end_reason = outcome, reason
+        current.ended_on = clinic.local(last.starts_at).date() if last else clinic.today()
+        current.save(update_fields=["status", "end_reason", "ended_on"])
+        cancelled = 0
+        if cancel_leftover:
+            why = f"Course {current.get_status_display().lower()}"
+            for appointment in leftover_bookings(current):
+                cancel_appointment(appointment, by=by, reason=why)
+                cancelled += 1
+    return current, cancelled
+
+
 def active_course_for(patient, kind):
     """The course a session of ``kind`` booked by staff belongs to: the patient's newest active
     course for course kinds, else None."""
@@ -89,9 +135,19 @@ def active_course_for(patient, kind):
 
 @dataclass
 class Unplaced:
-    """A session of a new course that could not be booked: staff must place it by hand."""
+    """A session of a new course that could not be booked: staff must place it by hand. It was
+    wanted on ``day``, or, when ``week`` is set, some day of the course's week starting then."""
 
     day: datetime.date
+    reason: str
+    week: bool = False
+
+
+@dataclass
+class Moved:
+    """A session of a new course booked, but not on the chair or at the time asked for."""
+
+    appointment: Appointment
     reason: str
 
 
@@ -100,6 +156,7 @@ class CourseBooking:
     course: TreatmentCourse
     appointments: list
     unplaced: list
+    moved: list = field(default_factory=list)
 
 
 def _spread(days, count):
@@ -137,10 +194,10 @@ def _nearest_slot(*, chair, wanted, duration, not_before=None):
     return min(slots, key=lambda s: (abs(s.starts_at - wanted), s.chair.pk != chair.pk, s.starts_at))
 
 
-def _place_day(*, chair, wanted, sessions, gap, duration, book):
+def _place_day(*, chair, wanted, sessions, gap, duration, book, moved):
     """Book ``sessions`` sessions on one day, each at least ``gap`` after the previous start:
-    on ``chair`` at the wanted time when free, else the nearest free slot.
-    Returns the appointments and, for each session not placed, the reason."""
+    on ``chair`` at the wanted time when free, else the nearest free slot (noted in ``moved``
+    with why). Returns the appointments and, for each session not placed, the reason."""
     placed = []
     not_before = None
     for _ in range(sessions):
@@ -154,6 +211,7 @@ def _place_day(*, chair, wanted, sessions, gap, duration, book):
                 placed.append(book(slot.chair, slot.starts_at))
             except SlotUnavailable as no_slot:
                 return placed, [no_slot.message] * (sessions - len(placed))
+            moved.append(Moved(placed[-1], refusal.message))
         not_before = wanted = placed[-1].starts_at + gap
     return placed, []
 
@@ -190,13 +248,13 @@ def start_course(*, patient, protocol, template, start_date, chair, time_of_day,
                                         booked_by=by, course=course, duration=minutes)
             return book
 
-        appointments, unplaced = [], []
+        appointments, unplaced, moved = [], [], []
         first_day = start_date
         if acute:
             mapping = datetime.timedelta(minutes=template.mapping_minutes)
             placed, reasons = _place_day(
                 chair=chair, wanted=datetime.datetime.combine(start_date, time_of_day, tzinfo=clinic.tz),
-                sessions=1, gap=mapping, duration=mapping, book=booker(Appointment.Kind.MAPPING, mapping),
+                sessions=1, gap=mapping, duration=mapping, book=booker(Appointment.Kind.MAPPING, mapping), moved=moved,
             )
             appointments += placed
             unplaced += [Unplaced(start_date, f"Mapping visit: {reason}") for reason in reasons]
@@ -207,12 +265,12 @@ def start_course(*, patient, protocol, template, start_date, chair, time_of_day,
         for day in days:
             placed, reasons = _place_day(
                 chair=chair, wanted=datetime.datetime.combine(day, time_of_day, tzinfo=clinic.tz),
-                sessions=protocol.sessions_per_day, gap=gap, duration=duration, book=book,
+                sessions=protocol.sessions_per_day, gap=gap, duration=duration, book=book, moved=moved,
             )
             appointments += placed
             unplaced += [Unplaced(day, reason) for reason in reasons]
         for week_start in short_weeks:
-            unplaced += [Unplaced(week_start, "The clinic is not open on enough weekdays that week.")] * (
+            unplaced += [Unplaced(week_start, "The clinic is not open on enough weekdays that week.", week=True)] * (
                 protocol.sessions_per_day
             )
-    return CourseBooking(course=course, appointments=appointments, unplaced=unplaced)
+    return CourseBooking(course=course, appointments=appointments, unplaced=unplaced, moved=moved)

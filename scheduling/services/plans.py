@@ -11,7 +11,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from patients.models import MaintenancePhase, MaintenancePlan, Patient, PatientFlag, TreatmentCourse
+from patients.models import MaintenancePhase, MaintenancePlan, Patient, PatientFlag, PlanTemplate, TreatmentCourse
 
 from ..models import Appointment, JobMark
 
@@ -65,6 +65,22 @@ def why_no_new_plan(patient, source):
     if patient.maintenance_plans.live().exists():
         return ALREADY_ON_A_PLAN
     return None
+
+
+def default_plan_template():
+    """The template a new plan is offered with (TMS_DEFAULT_PLAN_TEMPLATE), or None if the
+    clinic has no template of that name."""
+    return PlanTemplate.objects.filter(name=settings.TMS_DEFAULT_PLAN_TEMPLATE).first()
+
+
+def first_visit_due(source, first_interval_days, clinic):
+    """When a plan following on from the acute course ``source`` should want its first visit:
+    one interval after the course's last session given (its end date if none is on record),
+    on the clinic's calendar, and not before today. Returns (that day, the last session's day)."""
+    last = (Appointment.objects.filter(course=source, status=Appointment.Status.COMPLETED)
+            .order_by("-starts_at").values_list("starts_at", flat=True).first())
+    last_day = clinic.local(last).date() if last else (source.ended_on or source.start_date)
+    return max(last_day + datetime.timedelta(days=first_interval_days), clinic.today()), last_day
 
 
 def refresh_plan(plan):

@@ -78,6 +78,24 @@ def please_call(clinic):
     return f"please call the clinic on {clinic.phone}" if clinic.phone else "please call the clinic"
 
 
+def booking_opens_on(plan):
+    """The first day the patient may book the plan's next visit in the portal."""
+    return plan.next_due_on - datetime.timedelta(days=settings.TMS_PORTAL_BOOK_DAYS_BEFORE)
+
+
+def portal_booking_note(patient, plan):
+    """What staff are told, once a plan starts, of the patient booking its first visit in the
+    portal: from when, or that they need an invitation first."""
+    if plan.next_due_on is None:
+        return ""
+    if patient.user_id is None or not patient.user.is_active:
+        return "They have no portal account: invite them to the portal to let them book it there."
+    opens = booking_opens_on(plan)
+    if opens <= patient.home_clinic.today():
+        return "They can book it in the portal now."
+    return f"They can book it in the portal from {long_day(opens)}."
+
+
 def maintenance_offer(patient, now=None):
     """The maintenance session the patient may book now, or Refusal saying why not."""
     now = now or timezone.now()
@@ -87,7 +105,7 @@ def maintenance_offer(patient, now=None):
         raise Refusal(
             f"You have no maintenance session to book at the moment. For any other visit, {please_call(clinic)}."
         )
-    first_day = plan.next_due_on - datetime.timedelta(days=settings.TMS_PORTAL_BOOK_DAYS_BEFORE)
+    first_day = booking_opens_on(plan)
     last_day = plan.next_due_on + datetime.timedelta(days=plan.grace_days)
     opens, closes = midnight(clinic, first_day), midnight(clinic, last_day + datetime.timedelta(days=1))
     if now >= closes:

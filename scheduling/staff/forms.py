@@ -370,6 +370,25 @@ class EndPlanForm(forms.Form):
     )
 
 
+class EndCourseForm(forms.Form):
+    outcome = forms.ChoiceField(
+        label="How the course ends", widget=forms.RadioSelect,
+        choices=[(TreatmentCourse.Status.COMPLETED, "Completed: the course was given"),
+                 (TreatmentCourse.Status.DISCONTINUED, "Discontinued: it stops before it was given in full")],
+        initial=TreatmentCourse.Status.COMPLETED,
+    )
+    reason = OneLineField(required=False, max_length=200, label="Reason or note",
+                          help_text="Required when the course is discontinued, e.g. “side effects” or “moved away”.")
+    cancel_leftover = forms.BooleanField(required=False, initial=True,
+                                         label="Cancel the course's sessions still booked")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("outcome") == TreatmentCourse.Status.DISCONTINUED and not data.get("reason"):
+            self.add_error("reason", "Say why the course is discontinued.")
+        return data
+
+
 class OutcomesReportForm(forms.Form):
     clinic = forms.ModelChoiceField(queryset=Clinic.objects.none(), required=False, empty_label="All your clinics",
                                     widget=forms.Select(attrs={"class": "form-select"}))

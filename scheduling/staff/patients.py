@@ -4,6 +4,7 @@ the portal invitation."""
 from django.contrib import messages
 from django.db import IntegrityError
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -24,10 +25,11 @@ from tmsclinic.roles import (
 
 from .. import selectors, services
 from ..services import motor_threshold
-from ..services.portal import InviteRefused, invite_patient
+from ..services.portal import InviteRefused, invite_patient, portal_booking_note
 from .forms import (
     AuthorisationForm,
     ChoosePlanTemplateForm,
+    EndCourseForm,
     EndPlanForm,
     MotorThresholdRecheckForm,
     PausePlanForm,
@@ -61,6 +63,8 @@ def patient(request, uuid):
         context.update(_motor_threshold(person))
     if may(request.user, CLINICAL_WRITE):
         context["mt_recheck_form"] = MotorThresholdRecheckForm()
+        if context.get("can_start_plan"):
+            context["default_plan_template"] = services.default_plan_template()
     return render(request, "staff/patient.html", context)
 
 
@@ -112,6 +116,51 @@ def start_course(request, uuid):
     return render(request, "staff/start_course.html", {"patient": person, "form": form})
 
 
+@staff_required(CLINICAL_WRITE)
+@require_http_methods(["GET", "POST"])
+def course_end(request, pk):
+    """A clinician completes the course in progress, or discontinues it saying why; its sessions
+    still booked may be cancelled with it. A completed acute course leads straight on to its
+    maintenance plan, the clinic's default template already chosen."""
+    course = course_for(request, pk)
+    person = course.patient
+    if course.status != TreatmentCourse.Status.ACTIVE:
+        messages.error(request, f"This course is already {course.get_status_display().lower()}.")
+        return redirect("staff:patient", uuid=person.uuid)
+    form = EndCourseForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            course, cancelled = services.end_course(course, outcome=data["outcome"], reason=data["reason"],
+                                                    by=request.user, cancel_leftover=data["cancel_leftover"])
+        except services.CourseRefused as refusal:
+            form.add_error(None, refusal.message)
+        else:
+            ended = f"Course {course.get_status_display().lower()} on {course.ended_on:%-d %b %Y}."
+            if cancelled:
+                ended += f" {cancelled} booking{'s' if cancelled != 1 else ''} cancelled."
+            messages.success(request, ended)
+            return _after_course(request, course)
+    return render(request, "staff/course_end.html", {
+        "course": course, "patient": person, "form": form,
+        "summary": selectors.course_summary(course),
+        "leftover": list(services.leftover_bookings(course).select_related("chair")),
+        "default_plan_template": services.default_plan_template(),
+    }, status=400 if form.is_bound else 200)
+
+
+def _after_course(request, course):
+    """Where a clinician goes once a course has ended: on to the maintenance plan, when one can
+    start from it, with the default template chosen; else back to the patient."""
+    person = course.patient
+    source = services.latest_completed_acute(person.courses.order_by("-start_date"))
+    template = services.default_plan_template()
+    if source is not None and source.pk == course.pk and template is not None \
+            and services.why_no_new_plan(person, source) is None:
+        return redirect(f"{reverse('staff:plan-start', args=[person.uuid])}?template={template.pk}")
+    return redirect("staff:patient", uuid=person.uuid)
+
+
 @staff_required(EDIT_PATIENTS)
 @require_POST
 def invite(request, uuid):
@@ -139,7 +188,8 @@ def plan_start(request, uuid):
         messages.error(request, refusal)
         return redirect("staff:patient", uuid=person.uuid)
     clinic = person.home_clinic
-    chooser = ChoosePlanTemplateForm(request.GET if "template" in request.GET else None)
+    chooser = ChoosePlanTemplateForm(request.GET if "template" in request.GET else None,
+                                     initial={"template": services.default_plan_template()})
     if not chooser.is_valid():
         return render(request, "staff/outcomes/plan_template.html",
                       {"patient": person, "source": source, "form": chooser})
@@ -158,16 +208,21 @@ def plan_start(request, uuid):
                 # Someone else started a plan for this patient since the check above.
                 messages.error(request, services.ALREADY_ON_A_PLAN)
             else:
-                messages.success(request, f"Maintenance plan started: first visit due {plan.next_due_on:%-d %b %Y}.")
+                messages.success(request, f"Maintenance plan started: first visit due {plan.next_due_on:%-d %b %Y}. "
+                                          f"{portal_booking_note(person, plan)}")
             return redirect("staff:patient", uuid=person.uuid)
     else:
-        form = StartPlanForm(initial={"started_on": clinic.today(), "grace_days": template.grace_days}, clinic=clinic)
+        template_phases = list(template.phases.all())
+        first_due, last_session_on = services.first_visit_due(
+            source, template_phases[0].interval_days if template_phases else 0, clinic)
+        form = StartPlanForm(initial={"started_on": first_due, "grace_days": template.grace_days}, clinic=clinic)
         phases = PhaseFormSet(prefix="phases", initial=[
             {"interval_days": p.interval_days, "sessions_per_visit": p.sessions_per_visit, "visits": p.visits}
-            for p in template.phases.all()
+            for p in template_phases
         ])
     return render(request, "staff/outcomes/plan_start.html", {
         "patient": person, "source": source, "template": template, "form": form, "phases": phases,
+        "last_session_on": None if form.is_bound else last_session_on,
     }, status=400 if form.is_bound else 200)
 
 

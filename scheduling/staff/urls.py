@@ -49,6 +49,7 @@ plan_urls = [
 
 course_urls = [
     path("<int:pk>/authorisation/", patients.authorisation, name="authorisation"),
+    path("<int:pk>/end/", patients.course_end, name="course-end"),
 ]
 
 attention_urls = [

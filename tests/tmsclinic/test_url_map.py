@@ -52,6 +52,7 @@ STAFF_ACCESS = {
     "outcomes-csv": REPORT_READERS,
     "billing": BOOKERS,  # the front desk and clinicians: the BILLING capability
     "authorisation": BOOKERS,  # likewise
+    "course-end": CLINICIANS,
 }
 
 # Portal views that work without a portal login: the login itself, or a link with a key.

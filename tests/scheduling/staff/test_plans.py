@@ -70,7 +70,8 @@ def test_a_clinician_starts_a_plan_with_phases_edited_for_this_patient(client, c
     # 5 grace days: overdue from midnight starting 13 December in New York, 05:00 UTC.
     assert plan.grace_days == 5
     assert plan.overdue_after == datetime.datetime(2026, 12, 13, 5, 0, tzinfo=UTC)
-    assert flash(response) == ["Maintenance plan started: first visit due 7 Dec 2026."]
+    assert flash(response) == ["Maintenance plan started: first visit due 7 Dec 2026. They have no portal account: "
+                               "invite them to the portal to let them book it there."]
     # The template itself is untouched.
     assert [p.interval_days for p in taper.phases.all()] == [7, 14, 28]
 
