@@ -17,14 +17,18 @@ HORIZON_MONTHS = (3, 6, 12)
 DEFAULT_MONTHS = 3
 
 
-def course_outcome(course, assessments):
+def course_outcome(course, assessments, *, zone=None):
     """Baseline, latest, response (≥ 50 % drop) and remission (< 5) for a course, from the
     patient's assessments (any order). The baseline is the last score on or before the start
-    date, else the first during the course; the course runs until it ended, or until now."""
-    ordered = sorted(assessments, key=lambda a: a.taken_at)
-    before = [a for a in ordered if a.taken_at.date() <= course.start_date]
-    end = course.ended_on
-    during = [a for a in ordered if a.taken_at.date() > course.start_date and (end is None or a.taken_at.date() <= end)]
+    date, else the first during the course; the course runs until it ended, or until today.
+    Days are the clinic's calendar days (``zone``, by default the patient's home clinic's): a
+    score taken at 20:30 in New York on the course's last day belongs to the course."""
+    tz = ZoneInfo(zone or course.patient.home_clinic.time_zone)
+    today = timezone.localdate(timezone.now(), tz)
+    end = min(course.ended_on or today, today)
+    dated = [(timezone.localtime(a.taken_at, tz).date(), a) for a in sorted(assessments, key=lambda a: a.taken_at)]
+    before = [a for day, a in dated if day <= course.start_date]
+    during = [a for day, a in dated if course.start_date < day <= end]
     baseline = before[-1] if before else (during[0] if during else None)
     latest = during[-1] if during else None
     if baseline is None or latest is None or latest is baseline:
@@ -108,7 +112,8 @@ def relapse_cohort(*, clinics=None, started_by, today):
         raised_at__date__gte=OuterRef("started_on"),
     ).order_by("raised_at")
     reintroduction = TreatmentCourse.objects.filter(
-        patient=OuterRef("patient"), kind=TreatmentCourse.Kind.REINTRODUCTION, start_date__gte=OuterRef("started_on")
+        patient=OuterRef("patient"), kind=TreatmentCourse.Kind.REINTRODUCTION, start_date__gte=OuterRef("started_on"),
+        start_date__lte=today,  # a course booked to start next week is not a relapse yet
     ).order_by("start_date")
     plans = (
         MaintenancePlan.objects.filter(pk=Subquery(first_plan.values("pk")[:1]), started_on__lte=started_by)

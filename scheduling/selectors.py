@@ -151,7 +151,7 @@ def patient_outcomes(person, courses, *, clinical=True):
 
     course_rows = []
     for course in courses if clinical else ():
-        outcome = course_outcome(course, assessments)
+        outcome = course_outcome(course, assessments, zone=clinic.time_zone)
         course_days = [day for day, course_id, _ in sessions if course_id == course.pk]
         if course.ended_on:
             end = course.ended_on

@@ -37,3 +37,16 @@ def test_kaplan_meier_keeps_the_censored_at_risk_until_they_leave():
 
 def test_kaplan_meier_of_nobody_relapsing_stays_at_one():
     assert outcomes.kaplan_meier([5, 9], [False, False]) == [(0, 1.0, 2)]
+
+
+def test_a_reintroduction_starting_next_week_is_not_a_relapse_yet(clinic):
+    from patients.models import TreatmentCourse
+    from tests.factories import TreatmentCourseFactory
+
+    patient = on_plan(clinic)
+    TreatmentCourseFactory(patient=patient, kind=TreatmentCourse.Kind.REINTRODUCTION,
+                           start_date=TODAY + datetime.timedelta(days=7))
+    [row] = outcomes.relapse_cohort(clinics=[clinic], started_by=TODAY, today=TODAY)
+    assert (row.relapse_on, row.censored_on) == (None, TODAY)
+    [row] = outcomes.relapse_cohort(clinics=[clinic], started_by=TODAY, today=TODAY + datetime.timedelta(days=7))
+    assert row.relapse_on == TODAY + datetime.timedelta(days=7)
