@@ -159,8 +159,9 @@ def pause_plan(plan, *, until=None):
 def resume_plan(plan):
     with transaction.atomic():
         _change_state(plan, why_not_resume)
-        plan.status = MaintenancePlan.Status.ACTIVE
-        plan.save(update_fields=["status"])
+        # Resuming ends the pause: its date no longer holds the next visit back.
+        plan.status, plan.paused_until = MaintenancePlan.Status.ACTIVE, None
+        plan.save(update_fields=["status", "paused_until"])
         return refresh_plan(plan)
 
 

@@ -143,7 +143,9 @@ def test_a_pause_until_a_date_moves_the_due_date_and_resuming_undoes_it(client, 
     assert "Paused until 20 Dec 2026" in page
     client.post(reverse("staff:plan-resume", args=[plan.pk]))
     plan.refresh_from_db()
-    assert plan.status == MaintenancePlan.Status.ACTIVE
+    # Resumed early, the plan is due as if never paused (its start, 7 Dec), not on the old pause date.
+    assert (plan.status, plan.paused_until, plan.next_due_on) == (MaintenancePlan.Status.ACTIVE, None,
+                                                                  datetime.date(2026, 12, 7))
 
 
 def test_a_pause_without_a_date_is_never_overdue(client, clinician, plan):
