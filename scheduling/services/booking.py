@@ -21,7 +21,7 @@ from tmsclinic.roles import CLINICAL_WRITE, may
 
 from ..models import Appointment, Chair, SessionRecord
 from . import billing, motor_threshold, reminders
-from .calendar import ClinicCalendar, clock, clock_on_day, local_days, midnight
+from .calendar import ClinicCalendar, after, clock, clock_on_day, local_days, midnight
 from .plans import refresh_plan
 
 log = logging.getLogger(__name__)
@@ -92,8 +92,8 @@ def open_slots(*, clinic, duration, start, end, chairs):
             candidate = opens
             if candidate < start:  # skip the grid forward to the first start not in the past
                 candidate += step * -(-(start - candidate) // step)
-            while candidate + duration <= closes and candidate + duration <= end:
-                finish = candidate + duration
+            while after(candidate, duration) <= closes and after(candidate, duration) <= end:
+                finish = after(candidate, duration)
                 for c in chairs:
                     starts, ends = busy[c.pk]
                     # The first appointment ending after our start is the only one to check:
@@ -205,7 +205,7 @@ def _book(*, patient, chair, starts_at, kind, booked_by, course, plan, via, dura
     # exclusion constraint, so they see each other's rows and never deadlock.
     chair = Chair.objects.select_for_update().select_related("clinic").get(pk=chair.pk)
     clinic = chair.clinic
-    ends_at = starts_at + duration
+    ends_at = after(starts_at, duration)
     reason = _refusal(patient=patient, chair=chair, clinic=clinic, starts_at=starts_at, ends_at=ends_at)
     if reason:
         raise SlotUnavailable(reason)

@@ -84,6 +84,13 @@ def clock_on_day(clinic, moment):
     return f"{clock(clinic, moment)} on {long_day(clinic.local(moment))}"
 
 
+def after(moment, duration):
+    """``moment`` plus ``duration`` of real time, in UTC. Python adds a timedelta to a datetime
+    on its own wall clock, so a 2-hour session starting at 00:30 in New York on the night the
+    clocks go back would otherwise last three real hours."""
+    return moment.astimezone(UTC) + duration
+
+
 def long_day(day):
     """"Monday 2 March" for a date (or a local datetime's date)."""
     return f"{day:%A} {day.day} {day:%B}"

@@ -40,7 +40,7 @@ from .booking import (
     open_slots,
     reschedule_appointment,
 )
-from .calendar import long_day, long_when, midnight
+from .calendar import after, long_day, long_when, midnight
 from .plans import completed_visit_days
 
 log = logging.getLogger(__name__)
@@ -177,7 +177,7 @@ def limit_reached(offer, upcoming):
 def _refusal(offer, starts_at, upcoming, now):
     """Why the patient may not book ``starts_at``, or None."""
     clinic = offer.clinic
-    ends_at = starts_at + offer.duration
+    ends_at = after(starts_at, offer.duration)
     if starts_at < now + datetime.timedelta(hours=settings.TMS_PORTAL_MIN_NOTICE_HOURS):
         return (
             f"Sessions must be booked at least {settings.TMS_PORTAL_MIN_NOTICE_HOURS} hours ahead. "
@@ -219,7 +219,7 @@ def by_day(clinic, times):
 def _free_chairs(offer, starts_at):
     chairs = list(Chair.objects.filter(clinic=offer.clinic, active=True))
     slots = open_slots(clinic=offer.clinic, duration=offer.duration, start=starts_at,
-                                end=starts_at + offer.duration, chairs=chairs)
+                                end=after(starts_at, offer.duration), chairs=chairs)
     return [slot.chair for slot in slots if slot.starts_at == starts_at]
 
 
