@@ -27,8 +27,10 @@ def _event(appointment, stamp):
     event = icalendar.Event()
     event.add("uid", f"{appointment.uuid}@tmsclinic")
     event.add("summary", f"TMS session at {clinic.name}")
-    event.add("dtstart", clinic.local(appointment.starts_at))
-    event.add("dtend", clinic.local(appointment.ends_at))
+    # In UTC: every reader agrees on it. A VTIMEZONE (icalendar writes RDATE lists) is read an
+    # hour wrong near the clock changes by Mozilla's ical.js and by vobject.
+    event.add("dtstart", appointment.starts_at.astimezone(datetime.UTC))
+    event.add("dtend", appointment.ends_at.astimezone(datetime.UTC))
     event.add("dtstamp", stamp)
     event.add("last-modified", appointment.updated_at)
     event.add("sequence", int((appointment.updated_at - appointment.created_at).total_seconds()))
@@ -47,10 +49,6 @@ def calendar_file(appointments, *, name):
     stamp = timezone.now()
     for appointment in appointments:
         calendar.add_component(_event(appointment, stamp))
-    if appointments:
-        days = [a.starts_at.date() for a in appointments]
-        calendar.add_missing_timezones(first_date=min(days) - datetime.timedelta(days=366),
-                                       last_date=max(days) + datetime.timedelta(days=366))
     return calendar.to_ical()
 
 
