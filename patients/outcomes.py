@@ -3,6 +3,7 @@ a maintenance plan's progress, and the relapse cohort with its Kaplan–Meier es
 
 import datetime
 import itertools
+from collections import defaultdict
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -104,13 +105,10 @@ class CohortRow(NamedTuple):
 def relapse_cohort(*, clinics=None, started_by, today):
     """Each patient whose first maintenance plan started on or before ``started_by``, with
     whether that plan ever had an overdue flag (lapsed), and the first relapse after its
-    start: a worsening-symptoms flag or a reintroduction course. Without one, follow-up is
-    censored when the plan ended, or today. One query, whatever the number of patients."""
+    start: a worsening-symptoms flag or a reintroduction course, dated on the clinic's calendar,
+    up to today. Without one, follow-up is censored when the plan ended, or today. Two queries,
+    whatever the number of patients."""
     first_plan = MaintenancePlan.objects.filter(patient=OuterRef("patient")).order_by("started_on", "pk")
-    worsening = PatientFlag.objects.filter(
-        patient=OuterRef("patient"), kind=PatientFlag.Kind.WORSENING_SYMPTOMS,
-        raised_at__date__gte=OuterRef("started_on"),
-    ).order_by("raised_at")
     reintroduction = TreatmentCourse.objects.filter(
         patient=OuterRef("patient"), kind=TreatmentCourse.Kind.REINTRODUCTION, start_date__gte=OuterRef("started_on"),
         start_date__lte=today,  # a course booked to start next week is not a relapse yet
@@ -119,20 +117,29 @@ def relapse_cohort(*, clinics=None, started_by, today):
         MaintenancePlan.objects.filter(pk=Subquery(first_plan.values("pk")[:1]), started_on__lte=started_by)
         .annotate(
             lapsed=Exists(PatientFlag.objects.filter(plan=OuterRef("pk"), kind=PatientFlag.Kind.OVERDUE_MAINTENANCE)),
-            worsened_at=Subquery(worsening.values("raised_at")[:1]),
             reintroduced_on=Subquery(reintroduction.values("start_date")[:1]),
         )
         .order_by("started_on", "pk")
     )
+    # Worsening flags are dated on each patient's clinic calendar, which SQL cannot do for every
+    # zone at once: they are read in one more query and the first on or after the plan's start
+    # (and not after today) is picked here.
+    worsening = PatientFlag.objects.filter(kind=PatientFlag.Kind.WORSENING_SYMPTOMS,
+                                           patient__maintenance_plans__started_on__lte=started_by)
     if clinics is not None:  # the patients of these home clinics; None: every clinic's
         plans = plans.filter(patient__home_clinic__in=clinics)
+        worsening = worsening.filter(patient__home_clinic__in=clinics)
+    raised = defaultdict(list)
+    for patient_id, raised_at in worsening.order_by("raised_at").values_list("patient_id", "raised_at").distinct():
+        raised[patient_id].append(raised_at)
     rows = []
-    for plan in plans.values("patient__mrn", "patient__home_clinic__name", "patient__home_clinic__time_zone",
-                             "started_on", "ended_on", "lapsed", "worsened_at", "reintroduced_on"):
-        worsened_on = (
-            timezone.localtime(plan["worsened_at"], ZoneInfo(plan["patient__home_clinic__time_zone"])).date()
-            if plan["worsened_at"] else None
-        )
+    for plan in plans.values("patient_id", "patient__mrn", "patient__home_clinic__name",
+                             "patient__home_clinic__time_zone", "started_on", "ended_on", "lapsed",
+                             "reintroduced_on"):
+        zone = ZoneInfo(plan["patient__home_clinic__time_zone"])
+        worsened_on = next((day for day in (timezone.localtime(moment, zone).date()
+                                            for moment in raised[plan["patient_id"]])
+                            if plan["started_on"] <= day <= today), None)
         relapse_on = min(filter(None, (worsened_on, plan["reintroduced_on"])), default=None)
         rows.append(CohortRow(
             mrn=plan["patient__mrn"], clinic=plan["patient__home_clinic__name"], started_on=plan["started_on"],

@@ -50,3 +50,32 @@ def test_a_reintroduction_starting_next_week_is_not_a_relapse_yet(clinic):
     assert (row.relapse_on, row.censored_on) == (None, TODAY)
     [row] = outcomes.relapse_cohort(clinics=[clinic], started_by=TODAY, today=TODAY + datetime.timedelta(days=7))
     assert row.relapse_on == TODAY + datetime.timedelta(days=7)
+
+
+@pytest.mark.parametrize(("zone", "raised_at", "relapse_on"), [
+    # 00:30 in London (summer time) on the plan's first day is 23:30 UTC the day before: a relapse
+    # on day 0, which a UTC date misses.
+    ("Europe/London", datetime.datetime(2025, 8, 31, 23, 30, tzinfo=datetime.UTC), PLAN_START),
+    # 21:30 in New York the evening before the plan starts is 01:30 UTC on its first day: before
+    # the plan, so no relapse (a UTC date counted it, and followed the patient for -1 days).
+    ("America/New_York", datetime.datetime(2025, 9, 1, 1, 30, tzinfo=datetime.UTC), None),
+    # 23:30 in New York on the first day is 03:30 UTC the next: a relapse on day 0.
+    ("America/New_York", datetime.datetime(2025, 9, 2, 3, 30, tzinfo=datetime.UTC), PLAN_START),
+])
+def test_worsening_is_dated_on_the_clinics_calendar(db, zone, raised_at, relapse_on):
+    from tests.factories import ClinicFactory
+
+    clinic = ClinicFactory(time_zone=zone)
+    patient = on_plan(clinic)
+    PatientFlagFactory(patient=patient, kind=PatientFlag.Kind.WORSENING_SYMPTOMS, raised_at=raised_at)
+    [row] = outcomes.relapse_cohort(clinics=[clinic], started_by=TODAY, today=TODAY)
+    assert row.relapse_on == relapse_on
+    assert row.days >= 0
+
+
+def test_a_worsening_flag_after_today_does_not_count_yet(clinic):
+    patient = on_plan(clinic)
+    PatientFlagFactory(patient=patient, kind=PatientFlag.Kind.WORSENING_SYMPTOMS,
+                       raised_at=datetime.datetime(2026, 12, 3, 15, tzinfo=datetime.UTC))
+    [row] = outcomes.relapse_cohort(clinics=None, started_by=TODAY, today=TODAY)
+    assert (row.relapse_on, row.censored_on) == (None, TODAY)
