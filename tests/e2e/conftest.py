@@ -13,3 +13,4 @@ def world(transactional_db):
         factories.OpeningHoursFactory(clinic=clinic, weekday=weekday)
     patient = factories.PatientFactory(home_clinic=clinic, first_name="Ada", last_name="Lovelace")
     return {"clinic": clinic, "patient": patient, "by_segment": factories.one_of_everything(patient)}
+

@@ -6,6 +6,7 @@ import time_machine
 from playwright.sync_api import expect
 
 from scheduling.models import Appointment, SessionRecord
+from tests.e2e.browser import pick_patient
 from tests.factories import (
     PASSWORD,
     ChairFactory,
@@ -40,8 +41,7 @@ def test_book_from_the_day_view_then_check_in_and_complete(page, transactional_d
     page.get_by_role("link", name="Book Chair A at 09:00").click()
     booking = page.locator("#booking")
     expect(booking).to_be_visible()  # loaded into the side panel by htmx
-    booking.get_by_label("Patient").fill("Lovel")
-    booking.get_by_role("button", name="Ada Lovelace").click()
+    pick_patient(page, booking, "Lovel", "Ada Lovelace")
     expect(booking.get_by_label("Patient")).to_have_value("Ada Lovelace (MRN-ADA)")
     booking.get_by_role("button", name="Book").click()
 

@@ -9,6 +9,7 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from tests.e2e.browser import pick_patient
 from tests.factories import (
     PASSWORD,
     AppointmentFactory,
@@ -92,8 +93,7 @@ def test_staff_pages_load_without_a_violation_and_htmx_still_works(watched, clin
     page.get_by_role("link", name=re.compile(r"^Book Chair A at ")).first.click()
     booking = page.locator("#booking")
     expect(booking).to_be_visible()
-    booking.get_by_label("Patient").fill("Lovel")
-    booking.get_by_role("button", name="Ada Lovelace").click()
+    pick_patient(page, booking, "Lovel", "Ada Lovelace")
     expect(booking.get_by_label("Patient")).to_have_value("Ada Lovelace (MRN-ADA)")
     assert_no_violation(page, "booking panel")
 
