@@ -14,6 +14,7 @@ from patients.models import AuthorisationChange, TreatmentCourse
 from ..models import Appointment, Chair
 from .booking import SlotUnavailable, book_appointment, cancel_appointment, open_slots
 from .calendar import ClinicCalendar, day_bounds
+from .plans import last_session_on
 
 # Kinds of appointment that belong to the patient's course in progress when staff book them.
 COURSE_KINDS = (Appointment.Kind.ACUTE, Appointment.Kind.REINTRODUCTION, Appointment.Kind.MAPPING)
@@ -108,13 +109,12 @@ def end_course(course, *, outcome, reason, by, cancel_leftover):
         if Appointment.objects.filter(course=current, status=Appointment.Status.CHECKED_IN).exists():
             raise CourseRefused("A session of this course is under way (checked in): complete it first.")
         clinic = current.patient.home_clinic
-        last = (Appointment.objects.filter(course=current, status=Appointment.Status.COMPLETED)
-                .order_by("-starts_at").first())
+        last = last_session_on(current, clinic)
         if outcome == TreatmentCourse.Status.COMPLETED and last is None:
             raise CourseRefused("No session of this course has been given, so it cannot be completed: "
                                 "discontinue it instead, saying why.")
         current.status, current.end_reason = outcome, reason
-        current.ended_on = clinic.local(last.starts_at).date() if last else clinic.today()
+        current.ended_on = last or clinic.today()
         current.save(update_fields=["status", "end_reason", "ended_on"])
         cancelled = 0
         if cancel_leftover:

@@ -41,6 +41,13 @@ def completed_visit_days(plan, clinic):
     return [clinic.local(moment).date() for moment in starts]
 
 
+def last_session_on(course, clinic):
+    """The clinic's calendar day of the course's last session given, or None."""
+    last = (Appointment.objects.filter(course=course, status=Appointment.Status.COMPLETED)
+            .order_by("-starts_at").values_list("starts_at", flat=True).first())
+    return clinic.local(last).date() if last else None
+
+
 def active_plan_for(patient, kind):
     """The plan a session of ``kind`` booked by staff belongs to: the active plan for a
     maintenance session, else None."""
@@ -77,9 +84,7 @@ def first_visit_due(source, first_interval_days, clinic):
     """When a plan following on from the acute course ``source`` should want its first visit:
     one interval after the course's last session given (its end date if none is on record),
     on the clinic's calendar, and not before today. Returns (that day, the last session's day)."""
-    last = (Appointment.objects.filter(course=source, status=Appointment.Status.COMPLETED)
-            .order_by("-starts_at").values_list("starts_at", flat=True).first())
-    last_day = clinic.local(last).date() if last else (source.ended_on or source.start_date)
+    last_day = last_session_on(source, clinic) or source.ended_on or source.start_date
     return max(last_day + datetime.timedelta(days=first_interval_days), clinic.today()), last_day
 
 
