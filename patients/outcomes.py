@@ -102,19 +102,22 @@ class CohortRow(NamedTuple):
         return "lapsed" if self.lapsed else "on_schedule"
 
 
-def relapse_cohort(*, clinics=None, started_by, today):
-    """Each patient whose first maintenance plan started on or before ``started_by``, with
-    whether that plan ever had an overdue flag (lapsed), and the first relapse after its
-    start: a worsening-symptoms flag or a reintroduction course, dated on the clinic's calendar,
-    up to today. Without one, follow-up is censored when the plan ended, or today. Two queries,
-    whatever the number of patients."""
+def relapse_cohort(*, clinics=None, now, min_days=0):
+    """Each patient whose first maintenance plan started at least ``min_days`` before today,
+    with whether that plan ever had an overdue flag (lapsed), and the first relapse after its
+    start: a worsening-symptoms flag or a reintroduction course, up to today. "Today" and every
+    date are the patient's clinic's calendar at the moment ``now`` (two clinics may be on
+    different dates). Without a relapse, follow-up is censored when the plan ended, or today.
+    Two queries, whatever the number of patients."""
+    # No clinic is more than a day from UTC: SQL narrows with a day's slack, Python decides.
+    latest_today = now.astimezone(datetime.UTC).date() + datetime.timedelta(days=1)
     first_plan = MaintenancePlan.objects.filter(patient=OuterRef("patient")).order_by("started_on", "pk")
     reintroduction = TreatmentCourse.objects.filter(
         patient=OuterRef("patient"), kind=TreatmentCourse.Kind.REINTRODUCTION, start_date__gte=OuterRef("started_on"),
-        start_date__lte=today,  # a course booked to start next week is not a relapse yet
     ).order_by("start_date")
     plans = (
-        MaintenancePlan.objects.filter(pk=Subquery(first_plan.values("pk")[:1]), started_on__lte=started_by)
+        MaintenancePlan.objects.filter(pk=Subquery(first_plan.values("pk")[:1]),
+                                       started_on__lte=latest_today - datetime.timedelta(days=min_days))
         .annotate(
             lapsed=Exists(PatientFlag.objects.filter(plan=OuterRef("pk"), kind=PatientFlag.Kind.OVERDUE_MAINTENANCE)),
             reintroduced_on=Subquery(reintroduction.values("start_date")[:1]),
@@ -125,7 +128,7 @@ def relapse_cohort(*, clinics=None, started_by, today):
     # zone at once: they are read in one more query and the first on or after the plan's start
     # (and not after today) is picked here.
     worsening = PatientFlag.objects.filter(kind=PatientFlag.Kind.WORSENING_SYMPTOMS,
-                                           patient__maintenance_plans__started_on__lte=started_by)
+                                           patient__maintenance_plans__started_on__lte=latest_today)
     if clinics is not None:  # the patients of these home clinics; None: every clinic's
         plans = plans.filter(patient__home_clinic__in=clinics)
         worsening = worsening.filter(patient__home_clinic__in=clinics)
@@ -137,10 +140,15 @@ def relapse_cohort(*, clinics=None, started_by, today):
                              "patient__home_clinic__time_zone", "started_on", "ended_on", "lapsed",
                              "reintroduced_on"):
         zone = ZoneInfo(plan["patient__home_clinic__time_zone"])
+        today = timezone.localtime(now, zone).date()
+        if (today - plan["started_on"]).days < min_days:
+            continue
         worsened_on = next((day for day in (timezone.localtime(moment, zone).date()
                                             for moment in raised[plan["patient_id"]])
                             if plan["started_on"] <= day <= today), None)
-        relapse_on = min(filter(None, (worsened_on, plan["reintroduced_on"])), default=None)
+        # The first reintroduction is a relapse once it has started (one booked for next week is not yet).
+        reintroduced_on = plan["reintroduced_on"] if (plan["reintroduced_on"] or today) <= today else None
+        relapse_on = min(filter(None, (worsened_on, reintroduced_on)), default=None)
         rows.append(CohortRow(
             mrn=plan["patient__mrn"], clinic=plan["patient__home_clinic__name"], started_on=plan["started_on"],
             lapsed=plan["lapsed"], relapse_on=relapse_on,

@@ -3,6 +3,7 @@ resolved and snoozed, and the safety e-mail."""
 
 import datetime
 import logging
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -119,8 +120,11 @@ def _worsening(assessment, plan):
     """Why this score counts as worsening during maintenance, or None."""
     if assessment.total >= settings.TMS_WORSENING_TOTAL:
         return f"PHQ-9 {assessment.total} during maintenance (≥ {settings.TMS_WORSENING_TOTAL})"
+    # The last score on or before the plan's first day, a day of the clinic's calendar.
+    zone = ZoneInfo(assessment.patient.home_clinic.time_zone)
+    after_first_day = datetime.datetime.combine(plan.started_on + datetime.timedelta(days=1), datetime.time(0), zone)
     end_of_acute = (
-        Assessment.objects.filter(patient=assessment.patient, taken_at__date__lte=plan.started_on)
+        Assessment.objects.filter(patient=assessment.patient, taken_at__lt=after_first_day)
         .order_by("-taken_at").first()
     )
     if end_of_acute and assessment.total - end_of_acute.total >= settings.TMS_WORSENING_RISE:

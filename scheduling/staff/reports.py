@@ -28,10 +28,10 @@ def _cohort_for(request):
     clinic = form.cleaned_data.get("clinic")
     months = form.cleaned_data.get("months")
     months = DEFAULT_MONTHS if months is None else months
+    # Each patient's "today" is their clinic's date now; the page names one clinic's.
     today = clinic.today() if clinic else timezone.localdate()
-    started_by = today - datetime.timedelta(days=horizon_days(months))
     return form, clinic, months, today, relapse_cohort(
-        clinics=[clinic] if clinic else clinics, started_by=started_by, today=today)
+        clinics=[clinic] if clinic else clinics, now=timezone.now(), min_days=horizon_days(months))
 
 
 @staff_required(READ_REPORTS)
@@ -69,7 +69,9 @@ def outcomes_csv(request):
 def billing_report(request):
     """The billing export's choices; the rows themselves only go out as the CSV."""
     clinics = Clinic.objects.visible_to(request.user)
-    last_month = timezone.localdate().replace(day=1) - datetime.timedelta(days=1)
+    home = clinics.first()  # the user's home clinic first
+    today = home.today() if home else timezone.localdate()
+    last_month = today.replace(day=1) - datetime.timedelta(days=1)
     form = BillingExportForm(request.GET or None, clinics=clinics, initial={"month": f"{last_month:%Y-%m}"})
     if form.is_valid():
         data = form.cleaned_data

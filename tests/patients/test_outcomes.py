@@ -8,7 +8,7 @@ import pytest
 from patients import outcomes
 from patients.models import MaintenancePlan, PatientFlag
 from tests.factories import MaintenancePlanFactory, PatientFlagFactory
-from tests.patients.cohort import PLAN_START, on_plan
+from tests.patients.cohort import NOW, PLAN_START, on_plan
 
 TODAY = datetime.date(2026, 12, 2)
 pytestmark = pytest.mark.usefixtures("frozen")
@@ -18,7 +18,7 @@ def test_each_patient_counts_once_from_their_first_plan(clinic):
     patient = on_plan(clinic, status=MaintenancePlan.Status.ENDED, ended_on=datetime.date(2025, 12, 1))
     second = MaintenancePlanFactory(patient=patient, started_on=datetime.date(2026, 1, 5))
     PatientFlagFactory(patient=patient, plan=second, kind=PatientFlag.Kind.OVERDUE_MAINTENANCE)
-    assert outcomes.relapse_cohort(clinics=[clinic], started_by=TODAY, today=TODAY) == [outcomes.CohortRow(
+    assert outcomes.relapse_cohort(clinics=[clinic], now=NOW) == [outcomes.CohortRow(
         mrn=patient.mrn, clinic="Riverside TMS", started_on=PLAN_START, lapsed=False, relapse_on=None,
         censored_on=datetime.date(2025, 12, 1),
     )]
@@ -46,9 +46,9 @@ def test_a_reintroduction_starting_next_week_is_not_a_relapse_yet(clinic):
     patient = on_plan(clinic)
     TreatmentCourseFactory(patient=patient, kind=TreatmentCourse.Kind.REINTRODUCTION,
                            start_date=TODAY + datetime.timedelta(days=7))
-    [row] = outcomes.relapse_cohort(clinics=[clinic], started_by=TODAY, today=TODAY)
+    [row] = outcomes.relapse_cohort(clinics=[clinic], now=NOW)
     assert (row.relapse_on, row.censored_on) == (None, TODAY)
-    [row] = outcomes.relapse_cohort(clinics=[clinic], started_by=TODAY, today=TODAY + datetime.timedelta(days=7))
+    [row] = outcomes.relapse_cohort(clinics=[clinic], now=NOW + datetime.timedelta(days=7))
     assert row.relapse_on == TODAY + datetime.timedelta(days=7)
 
 
@@ -68,7 +68,7 @@ def test_worsening_is_dated_on_the_clinics_calendar(db, zone, raised_at, relapse
     clinic = ClinicFactory(time_zone=zone)
     patient = on_plan(clinic)
     PatientFlagFactory(patient=patient, kind=PatientFlag.Kind.WORSENING_SYMPTOMS, raised_at=raised_at)
-    [row] = outcomes.relapse_cohort(clinics=[clinic], started_by=TODAY, today=TODAY)
+    [row] = outcomes.relapse_cohort(clinics=[clinic], now=NOW)
     assert row.relapse_on == relapse_on
     assert row.days >= 0
 
@@ -77,5 +77,26 @@ def test_a_worsening_flag_after_today_does_not_count_yet(clinic):
     patient = on_plan(clinic)
     PatientFlagFactory(patient=patient, kind=PatientFlag.Kind.WORSENING_SYMPTOMS,
                        raised_at=datetime.datetime(2026, 12, 3, 15, tzinfo=datetime.UTC))
-    [row] = outcomes.relapse_cohort(clinics=None, started_by=TODAY, today=TODAY)
+    [row] = outcomes.relapse_cohort(clinics=None, now=NOW)
     assert (row.relapse_on, row.censored_on) == (None, TODAY)
+
+
+def test_every_clinic_is_reckoned_on_its_own_date(db):
+    """At 02:00 UTC on 2 December it is still 1 December in New York and already the 2nd in
+    London: across all clinics, each patient's "today" is their clinic's."""
+    from patients.models import TreatmentCourse
+    from tests.factories import ClinicFactory, TreatmentCourseFactory
+
+    now = datetime.datetime(2026, 12, 2, 2, 0, tzinfo=datetime.UTC)
+    new_york, london = ClinicFactory(time_zone="America/New_York"), ClinicFactory(time_zone="Europe/London")
+    for clinic in (new_york, london):
+        patient = on_plan(clinic)
+        TreatmentCourseFactory(patient=patient, kind=TreatmentCourse.Kind.REINTRODUCTION, start_date=TODAY)
+        on_plan(clinic, started_on=TODAY)  # started "today" on the London calendar only
+    rows = {(row.clinic, row.started_on): row for row in outcomes.relapse_cohort(now=now)}
+    assert set(rows) == {(new_york.name, PLAN_START), (london.name, PLAN_START), (london.name, TODAY)}
+    yesterday = TODAY - datetime.timedelta(days=1)
+    new_yorker = rows[new_york.name, PLAN_START]
+    assert (new_yorker.relapse_on, new_yorker.censored_on) == (None, yesterday)
+    assert rows[london.name, PLAN_START].relapse_on == TODAY
+    assert rows[london.name, TODAY].days == 0

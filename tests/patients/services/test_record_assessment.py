@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from patients.models import Assessment, MaintenancePlan, PatientFlag
 from patients.services import record_assessment
-from tests.factories import MaintenancePlanFactory, staff_user
+from tests.factories import AssessmentFactory, MaintenancePlanFactory, staff_user
 from tests.patients.services.helpers import phq
 
 CALM = [0, 0, 0, 0, 0, 0, 0, 0, 0]
@@ -119,3 +119,15 @@ def test_a_high_total_during_maintenance_is_worsening_even_without_a_baseline(pa
 def test_scores_outside_maintenance_raise_no_worsening_flag(patient):
     record(patient, [3, 3, 3, 3, 3, 3, 0, 0, 0])
     assert not PatientFlag.objects.filter(kind=PatientFlag.Kind.WORSENING_SYMPTOMS).exists()
+
+
+def test_the_end_of_acute_score_is_the_last_on_the_plans_first_day_on_the_clinics_calendar(patient):
+    """A New York score at 21:30 on the plan's first day (01:30 UTC the next day) is the
+    baseline a rise is measured from; a UTC date left it out and compared with an older 8."""
+    MaintenancePlanFactory(patient=patient, started_on=datetime.date(2026, 10, 1))
+    phq(patient, 8, datetime.date(2026, 9, 20))
+    AssessmentFactory(patient=patient, taken_at=datetime.datetime(2026, 10, 2, 1, 30, tzinfo=datetime.UTC),
+                      **{f"item_{n}": (1 if n <= 3 else 0) for n in range(1, 10)})  # 3
+    record(patient, [2, 2, 1, 1, 1, 1, 0, 0, 0])  # 8: a rise of 5 from 3
+    flag = PatientFlag.objects.get(kind=PatientFlag.Kind.WORSENING_SYMPTOMS)
+    assert "rose from 3" in flag.detail
