@@ -7,6 +7,7 @@ the patient logs in to the portal and books the first maintenance visit. Screens
 step are saved under test-results/journey/."""
 
 import datetime
+import importlib
 import re
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -14,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from django.apps import apps
 from django.core import mail
 from playwright.sync_api import expect
 
@@ -74,6 +76,9 @@ def journey(browser, live_server):
 @pytest.fixture
 def clinic(transactional_db, settings):
     settings.TMS_MT_RECHECK_DAYS = 7  # the clinic re-measures MT weekly
+    # The plan templates a fresh install has (a data migration), which an earlier
+    # transactional test may have flushed.
+    importlib.import_module("patients.migrations.0004_plan_templates_and_outreach").create_templates(apps, None)
     clinic = ClinicFactory(name="Riverside TMS", time_zone="America/New_York", phone="+12125550123")
     for weekday in range(5):
         OpeningHoursFactory(clinic=clinic, weekday=weekday, opens_at=datetime.time(8), closes_at=datetime.time(18))
