@@ -5,6 +5,7 @@ import datetime
 import re
 
 import pytest
+import time_machine
 from django.contrib.auth.models import User
 from django.utils import timezone
 from playwright.sync_api import expect
@@ -53,7 +54,15 @@ def assert_no_violation(page, where):
 
 
 @pytest.fixture
-def clinic_with_a_day(transactional_db):
+def midday():
+    """14:00 in New York, with the clock running: the day has free cells after the appointment
+    whatever the hour the tests run at (at 23:02 the appointment took the day's last ones)."""
+    with time_machine.travel(datetime.datetime(2027, 2, 3, 19, 0, tzinfo=datetime.UTC), tick=True):
+        yield
+
+
+@pytest.fixture
+def clinic_with_a_day(transactional_db, midday):
     clinic = ClinicFactory(name="Riverside TMS", time_zone="America/New_York")
     for weekday in range(7):
         OpeningHoursFactory(clinic=clinic, weekday=weekday, opens_at=datetime.time(0), closes_at=datetime.time(23, 45))
