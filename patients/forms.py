@@ -5,6 +5,7 @@ from crispy_forms.bootstrap import InlineRadios
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Layout
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
@@ -62,6 +63,10 @@ class PatientForm(forms.ModelForm):
         if self.instance._state.adding:
             # A new patient is always active; discharge happens on a later edit.
             del self.fields["status"]
+            # Left blank, the MRN is given when the patient is saved (Patient.save).
+            self.fields["mrn"].required = False
+            self.fields["mrn"].help_text = ("Medical record number. Leave blank to have the next one given, like "
+                                            f"{settings.TMS_MRN_FORMAT.format(number=123)}.")
         # Only the user's clinics, and the clinicians who work at them.
         clinics = _clinics().objects.visible_to(user)
         self.fields["home_clinic"].queryset = clinics
@@ -73,7 +78,7 @@ class PatientForm(forms.ModelForm):
     def clean_mrn(self):
         # Checked here rather than by validate_unique so the message can name the MRN.
         mrn = self.cleaned_data["mrn"]
-        if Patient.objects.filter(mrn=mrn).exclude(pk=self.instance.pk).exists():
+        if mrn and Patient.objects.filter(mrn=mrn).exclude(pk=self.instance.pk).exists():
             raise duplicate_mrn_error(mrn)
         return mrn
 

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models
+from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 from phonenumber_field.modelfields import PhoneNumberField
@@ -124,6 +124,30 @@ class Patient(models.Model):
 
     def __str__(self):
         return f"{self.full_name} ({self.mrn})"
+
+    # A typed MRN may already hold the number a new patient would get: a suffix then follows it.
+    MRN_SUFFIXES = 100
+
+    def save(self, *args, **kwargs):
+        """A new patient saved without an MRN gets one from ``TMS_MRN_FORMAT``, numbered by the
+        row's own key: the database's sequence hands each insert its own, so two saves at once
+        never share a number, on PostgreSQL or SQLite."""
+        if not (self._state.adding and not self.mrn):
+            return super().save(*args, **kwargs)
+        with transaction.atomic():
+            self.mrn = uuid.uuid4().hex  # unique until the row has its number
+            super().save(*args, **kwargs)
+            given = settings.TMS_MRN_FORMAT.format(number=self.pk)
+            for suffix in range(self.MRN_SUFFIXES):
+                candidate = f"{given}-{suffix}" if suffix else given
+                try:
+                    with transaction.atomic():
+                        Patient.objects.filter(pk=self.pk).update(mrn=candidate)
+                except IntegrityError:
+                    continue
+                self.mrn = candidate
+                return None
+            raise IntegrityError(f"Every MRN from {given} to {given}-{self.MRN_SUFFIXES - 1} is taken.")
 
     @property
     def full_name(self):

@@ -2,7 +2,9 @@
 queries whatever the data size. Views call these rather than build querysets of their own."""
 
 import datetime
+from collections import Counter
 
+from django.conf import settings
 from django.db.models import Case, Count, F, OuterRef, Prefetch, Q, Subquery, Value, When
 from django.utils import timezone
 
@@ -11,7 +13,7 @@ from patients.models import MaintenancePlan, OutreachAttempt, PatientFlag, Treat
 from patients.outcomes import course_outcome, plan_timeline
 
 from .models import Appointment, Reminder
-from .services import find_open_slots, motor_threshold, open_slots
+from .services import find_open_slots, motor_threshold
 from .services.calendar import day_bounds, midnight, today_in
 from .services.courses import authorisation_status
 from .services.plans import latest_completed_acute
@@ -53,7 +55,8 @@ def day_appointments(clinic, day):
     start, end = day_bounds(clinic, day)
     appointments = motor_threshold.with_mt_status(with_course_progress(
         Appointment.objects.live().filter(clinic=clinic, starts_at__gte=start, starts_at__lt=end)
-        .select_related("patient", "course", "clinic").order_by("starts_at")
+        .select_related("patient", "course__protocol", "plan__protocol", "clinic", "chair", "technician")
+        .order_by("starts_at")
     ))
     return [mark_progress(a) for a in appointments]
 
@@ -84,16 +87,6 @@ def appointment_page(appointments, uuid):
     return appointment and mark_progress(appointment)
 
 
-def proposed_slots(appointment, limit=8):
-    """Times the appointment could move to on its chair, from a day before to two weeks on."""
-    start = max(timezone.now(), appointment.starts_at - datetime.timedelta(days=1))
-    slots = open_slots(
-        clinic=appointment.clinic, duration=appointment.ends_at - appointment.starts_at, start=start,
-        end=start + datetime.timedelta(days=14), chairs=[appointment.chair],
-    )
-    return [s for s in slots if s.starts_at != appointment.starts_at][:limit]
-
-
 def patient_appointments(patient, *, now, limit):
     """(upcoming live appointments soonest first, past ones latest first), ``limit`` each."""
     base = Appointment.objects.filter(patient=patient).select_related("clinic", "chair")
@@ -121,16 +114,80 @@ def course_summary(course):
     }
 
 
-def delivery_log(patient, limit=20):
-    """The patient's latest reminders, newest first, each with the clinic whose time it keeps:
-    one indexed query per way a reminder belongs to the patient (through an appointment or a
-    plan); one query with an OR across both joins would read the whole ledger."""
-    newest = ("-scheduled_for", "-pk")
-    about_appointments = Reminder.objects.filter(appointment__patient=patient).select_related("appointment__clinic")
-    about_plans = Reminder.objects.filter(plan__patient=patient)
-    rows = sorted([*about_appointments.order_by(*newest)[:limit], *about_plans.order_by(*newest)[:limit]],
-                  key=lambda reminder: (reminder.scheduled_for, reminder.pk), reverse=True)[:limit]
-    return [(r, r.appointment.clinic if r.appointment_id else patient.home_clinic) for r in rows]
+# Rows to a page of the patient page's lists; a page number past this is read as this.
+PATIENT_PAGE_ROWS = 20
+LAST_PAGE_NUMBER = 10_000
+
+
+class ListPage:
+    """One page of a list, read with one query per source and no count: ``rows(start, stop)``
+    gives the list's rows from ``start`` to ``stop`` in order. There is a next page when one row
+    more than the page holds comes back."""
+
+    def __init__(self, rows, number, per_page=PATIENT_PAGE_ROWS):
+        self.number = min(max(number, 1), LAST_PAGE_NUMBER)
+        start = (self.number - 1) * per_page
+        found = rows(start, start + per_page + 1)
+        self.object_list = found[:per_page]
+        self.has_previous = self.number > 1
+        self.has_next = len(found) > per_page
+        self.previous_page_number = self.number - 1
+        self.next_page_number = self.number + 1
+
+    def __iter__(self):
+        return iter(self.object_list)
+
+    def __len__(self):
+        return len(self.object_list)
+
+    def has_other_pages(self):
+        return self.has_previous or self.has_next
+
+
+def upcoming_appointments(patient, *, now, page):
+    """A page of the patient's live appointments to come, soonest first."""
+    booked = (Appointment.objects.filter(patient=patient).live().filter(starts_at__gte=now)
+              .select_related("clinic", "chair").order_by("starts_at", "pk"))
+    return ListPage(lambda start, stop: list(booked[start:stop]), page)
+
+
+def past_appointments(patient, *, now, page):
+    """A page of the patient's appointments before now (any status), latest first."""
+    held = (Appointment.objects.filter(patient=patient, starts_at__lt=now)
+            .select_related("clinic", "chair").order_by("-starts_at", "-pk"))
+    return ListPage(lambda start, stop: list(held[start:stop]), page)
+
+
+def _deliveries_first(reminders, now):
+    """What has been sent, failed, skipped or fallen due, newest first; then what is still to
+    send, soonest first (so a plan's far-off nudges never hide this week's deliveries)."""
+    to_send = Q(status=Reminder.Status.PENDING, scheduled_for__gt=now)
+    return reminders.annotate(
+        still_to_send=Case(When(to_send, then=Value(1)), default=Value(0)),
+        delivered_at=Case(When(~to_send, then=F("scheduled_for"))),
+    ).order_by("still_to_send", F("delivered_at").desc(nulls_last=True), "scheduled_for", "pk")
+
+
+def _delivery_order(reminder):
+    if reminder.still_to_send:
+        return (1, reminder.scheduled_for.timestamp(), reminder.pk)
+    return (0, -reminder.scheduled_for.timestamp(), -reminder.pk)
+
+
+def delivery_log(patient, *, now, page):
+    """A page of the patient's reminders (``_deliveries_first``), each with the clinic whose time
+    it keeps: one indexed query per way a reminder belongs to the patient (through an
+    appointment or a plan), merged; one query with an OR across both joins would read the whole
+    ledger."""
+    about_appointments = _deliveries_first(
+        Reminder.objects.filter(appointment__patient=patient).select_related("appointment__clinic"), now)
+    about_plans = _deliveries_first(Reminder.objects.filter(plan__patient=patient), now)
+
+    def rows(start, stop):
+        merged = sorted([*about_appointments[:stop], *about_plans[:stop]], key=_delivery_order)[start:stop]
+        return [(r, r.appointment.clinic if r.appointment_id else patient.home_clinic) for r in merged]
+
+    return ListPage(rows, page)
 
 
 def patient_outcomes(person, courses, *, clinical=True):
@@ -216,12 +273,20 @@ def open_flag_counts(user):
     return counts
 
 
+# Flags that a booked visit answers: while one is to come, the patient waits under "Booked —
+# awaiting visit" (the flag itself closes when the visit is done).
+ANSWERED_BY_A_VISIT = (PatientFlag.Kind.OVERDUE_MAINTENANCE, PatientFlag.Kind.MISSED_APPOINTMENTS)
+
+
 def open_flags(clinics, now):
     """Open, awake flags with everything a row shows, in a fixed number of queries: the last
-    session and next booking as subqueries, the live plan and latest outreach prefetched."""
+    session and next booking as subqueries, the live plan and latest outreach prefetched.
+    Those still to act on come first (safety first, then the longest overdue); then those a
+    booked treatment visit answers (``awaiting_visit``), soonest visit first."""
     patient_sessions = Appointment.objects.filter(patient=OuterRef("patient"))
     last_session = patient_sessions.filter(status=Appointment.Status.COMPLETED).order_by("-starts_at")
     next_booking = patient_sessions.to_come().filter(starts_at__gte=now).order_by("starts_at")
+    next_visit = next_booking.filter(kind__in=Appointment.TREATMENT_KINDS)
     active_plan = MaintenancePlan.objects.active().filter(patient=OuterRef("patient"))
     live_plans = MaintenancePlan.objects.live().select_related("template", "protocol")
     return (
@@ -232,11 +297,18 @@ def open_flags(clinics, now):
             last_session_at=Subquery(last_session.values("starts_at")[:1]),
             next_booking_at=Subquery(next_booking.values("starts_at")[:1]),
             next_booking_uuid=Subquery(next_booking.values("uuid")[:1]),
+            next_visit_at=Subquery(next_visit.values("starts_at")[:1]),
             overdue_after=Subquery(active_plan.values("overdue_after")[:1]),
             safety_first=Case(When(kind=PatientFlag.Kind.SAFETY, then=Value(0)), default=Value(1)),
         )
+        .annotate(
+            awaiting_visit=Case(When(kind__in=ANSWERED_BY_A_VISIT, next_visit_at__isnull=False, then=Value(True)),
+                                default=Value(False)),
+            awaiting_visit_at=Case(When(kind__in=ANSWERED_BY_A_VISIT, then=F("next_visit_at"))),
+        )
         # The longest overdue first; a plan not yet due, or no plan, after every overdue one.
-        .order_by("safety_first", F("overdue_after").asc(nulls_last=True), "raised_at", "pk")
+        .order_by("awaiting_visit", "safety_first", F("awaiting_visit_at").asc(nulls_first=True),
+                  F("overdue_after").asc(nulls_last=True), "raised_at", "pk")
         .prefetch_related(
             Prefetch("patient__maintenance_plans", queryset=live_plans, to_attr="live_plans"),
             Prefetch("outreach", queryset=OutreachAttempt.objects.select_related("by")[:1], to_attr="latest_outreach"),
@@ -244,18 +316,53 @@ def open_flags(clinics, now):
     )
 
 
+# The patient's usual time is read from this many of their latest completed treatment sessions.
+USUAL_FROM_SESSIONS = 12
+
+
+def usual_time(patient, clinic):
+    """(weekday, local time) the patient most often came on, from their latest completed
+    maintenance or acute sessions in the clinic's time, or None without any. The weekday is
+    the commonest; the time the commonest on that weekday; a tie goes to the latest visit."""
+    visits = [clinic.local(moment) for moment in Appointment.objects.filter(
+        patient=patient, status=Appointment.Status.COMPLETED, kind__in=Appointment.TREATMENT_KINDS,
+    ).order_by("-starts_at").values_list("starts_at", flat=True)[:USUAL_FROM_SESSIONS]]
+    if not visits:
+        return None
+    weekdays = Counter(visit.weekday() for visit in visits)
+    # Counter.most_common keeps first-seen order among equals: the visits are latest first.
+    weekday = weekdays.most_common(1)[0][0]
+    times = Counter(visit.time() for visit in visits if visit.weekday() == weekday)
+    return weekday, times.most_common(1)[0][0]
+
+
+def _minutes_apart(a, b):
+    return abs((a.hour * 60 + a.minute) - (b.hour * 60 + b.minute))
+
+
 def suggested_slot(plan):
-    """The first free slot for the plan's protocol at the patient's home clinic, from the due
-    date (or now, for a patient already overdue) within ``SUGGEST_WITHIN``, at a time the
-    patient is not already booked."""
+    """A free slot for the plan's protocol at the patient's home clinic, at a time the patient
+    is not already booked, no sooner than ``TMS_SUGGEST_LEAD_MINUTES`` from now nor before the
+    due date, within ``SUGGEST_WITHIN``: on the first of the patient's usual weekday that has a
+    free chair, as near their usual time as can be (``usual_time``); else the first free slot."""
     clinic = plan.patient.home_clinic
-    start = timezone.now()
+    start = timezone.now() + datetime.timedelta(minutes=settings.TMS_SUGGEST_LEAD_MINUTES)
     if plan.next_due_on is not None:
         start = max(start, midnight(clinic, plan.next_due_on))
     end = start + SUGGEST_WITHIN
-    slots = find_open_slots(clinic=clinic, protocol=plan.protocol, start=start, end=end)
     busy = list(Appointment.objects.live().filter(patient=plan.patient).between(start, end)
                 .values_list("starts_at", "ends_at"))
-    return next(
-        (slot for slot in slots if not any(a < slot.ends_at and slot.starts_at < b for a, b in busy)), None
-    )
+    slots = [slot for slot in find_open_slots(clinic=clinic, protocol=plan.protocol, start=start, end=end)
+             if not any(a < slot.ends_at and slot.starts_at < b for a, b in busy)]
+    if not slots:
+        return None
+    usual = usual_time(plan.patient, clinic)
+    if usual is not None:
+        weekday, at = usual
+        on_weekday = [(clinic.local(slot.starts_at), slot) for slot in slots]
+        on_weekday = [(local, slot) for local, slot in on_weekday if local.weekday() == weekday]
+        if on_weekday:
+            first_day = on_weekday[0][0].date()
+            same_day = [(local, slot) for local, slot in on_weekday if local.date() == first_day]
+            return min(same_day, key=lambda pair: (_minutes_apart(pair[0].time(), at), pair[0]))[1]
+    return slots[0]

@@ -361,6 +361,18 @@ TMS_WORSENING_RISE = env.int("TMS_WORSENING_RISE", default=5)
 TMS_WORSENING_TOTAL = env.int("TMS_WORSENING_TOTAL", default=10)
 # Two no-shows within this many days (or two in a row) raise a missed-appointments flag.
 TMS_MISSED_WINDOW_DAYS = env.int("TMS_MISSED_WINDOW_DAYS", default=60)
+# The worklist suggests no slot sooner than this many minutes from now (time to reach the patient).
+TMS_SUGGEST_LEAD_MINUTES = env.int("TMS_SUGGEST_LEAD_MINUTES", default=120)
+# The MRN given to a new patient whose MRN is left blank: {number} is a database sequence (the
+# patient's row number), so two front desks saving at once never get the same one.
+TMS_MRN_FORMAT = env("TMS_MRN_FORMAT", default="TMS-{number:06d}")
+try:
+    _mrn_sample = TMS_MRN_FORMAT.format(number=999999999)
+except (KeyError, IndexError, ValueError) as error:
+    raise ImproperlyConfigured(f"TMS_MRN_FORMAT {TMS_MRN_FORMAT!r} is not a format with only {{number}}") from error
+# 29 characters leave room for a suffix ("-1") in the 32 an MRN may have.
+if TMS_MRN_FORMAT.format(number=1) == TMS_MRN_FORMAT.format(number=2) or len(_mrn_sample) > 29:
+    raise ImproperlyConfigured(f"TMS_MRN_FORMAT {TMS_MRN_FORMAT!r} must use {{number}} and give at most 29 characters")
 # The address staff use, for links in e-mails.
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
 # --- Reminders ------------------------------------------------------------------------------

@@ -49,7 +49,10 @@ class BookingForm(forms.Form):
         widget=forms.HiddenInput,
         error_messages={"required": "Choose a patient.", "invalid_choice": "Choose a patient from the search."},
     )
-    chair = forms.ModelChoiceField(queryset=Chair.objects.filter(active=True).select_related("clinic"))
+    chair = forms.ModelChoiceField(
+        queryset=Chair.objects.filter(active=True).select_related("clinic"),
+        error_messages={"invalid_choice": "Choose one of this clinic's chairs in service."},
+    )
     starts_at = SaneDateTimeField(
         label="Starts at (clinic time)", widget=LocalDateTimeInput(), input_formats=["%Y-%m-%dT%H:%M"]
     )
@@ -80,8 +83,9 @@ class BookingForm(forms.Form):
 
 
 def booking_initial(query, *, patients, chairs):
-    """Prefill the booking form from a clicked empty slot or a patient page link, with only the
-    ``patients`` and ``chairs`` the user may book (their clinics')."""
+    """Prefill the booking form from a clicked empty slot, a slot of the finder or a patient page
+    link, with only the ``patients`` and ``chairs`` the user may book (their clinics'). The
+    patient is named by uuid in links, or by pk as the picker's hidden field sends it."""
     initial = {}
     chair_id = query.get("chair", "")
     chair = chairs.filter(pk=chair_id).select_related("clinic").first() if chair_id.isdigit() else None
@@ -92,10 +96,14 @@ def booking_initial(query, *, patients, chairs):
         if timezone.is_aware(moment) and chair is not None:
             moment = chair.clinic.local(moment)
         initial["starts_at"] = moment.replace(tzinfo=None)
-    try:
-        patient = patients.filter(uuid=uuid_module.UUID(query.get("patient", ""))).first()
-    except ValueError:
-        patient = None
+    wanted = query.get("patient", "")
+    if wanted.isdigit():
+        patient = patients.filter(pk=wanted).first() if len(wanted) < 19 else None
+    else:
+        try:
+            patient = patients.filter(uuid=uuid_module.UUID(wanted)).first()
+        except ValueError:
+            patient = None
     if patient is not None:
         initial["patient"] = patient
     if query.get("kind") in Appointment.Kind.values:
@@ -108,12 +116,18 @@ class CancelForm(forms.Form):
 
 
 class RescheduleForm(forms.Form):
+    """A time of the slot finder, as "<chair pk>@<ISO moment>", on a chair of ``clinic``."""
+
     slot = forms.CharField(widget=forms.HiddenInput)
+
+    def __init__(self, *args, clinic, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.clinic = clinic
 
     def clean_slot(self):
         chair_id, _, moment = self.cleaned_data["slot"].partition("@")
         try:
-            chair = Chair.objects.select_related("clinic").get(pk=int(chair_id), active=True)
+            chair = Chair.objects.select_related("clinic").get(pk=int(chair_id), active=True, clinic=self.clinic)
         except (ValueError, Chair.DoesNotExist) as error:
             raise forms.ValidationError("Choose one of the proposed times.") from error
         starts_at = iso_moment(moment)
@@ -254,6 +268,25 @@ class WorklistFilterForm(forms.Form):
         if not kind:
             return None
         return list(CLINICAL_KINDS) if kind == self.CLINICAL_REVIEW else [kind]
+
+
+class SuggestedSlotForm(forms.Form):
+    """The slot the worklist suggested, as the confirmation page sent it back: a chair of the
+    patient's home clinic and a moment with its offset."""
+
+    chair = forms.ModelChoiceField(queryset=Chair.objects.none(), widget=forms.HiddenInput,
+                                   error_messages={"invalid_choice": "That chair is not at the patient's clinic."})
+    starts_at = OneLineField(widget=forms.HiddenInput)
+
+    def __init__(self, *args, chairs, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["chair"].queryset = chairs
+
+    def clean_starts_at(self):
+        moment = iso_moment(self.cleaned_data["starts_at"])
+        if moment is None or timezone.is_naive(moment):
+            raise forms.ValidationError("The suggested time was not understood; open the suggestion again.")
+        return moment
 
 
 class OutreachForm(forms.ModelForm):

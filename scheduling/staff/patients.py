@@ -47,13 +47,13 @@ def patient(request, uuid):
     # Every course, newest first: the outcomes need them all, and the one in progress is among them.
     courses = list(person.courses.select_related("protocol").order_by("-start_date"))
     course = next((c for c in courses if c.status == TreatmentCourse.Status.ACTIVE), None)
-    upcoming, past = selectors.patient_appointments(person, now=timezone.now(), limit=20)
+    now = timezone.now()
     context = {
         "patient": person,
         "summary": selectors.course_summary(course) if course else None,
-        "upcoming": upcoming,
-        "past": past,
-        "deliveries": selectors.delivery_log(person),
+        "upcoming": _paged(request, "upcoming", selectors.upcoming_appointments, person, now),
+        "past": _paged(request, "past", selectors.past_appointments, person, now),
+        "deliveries": _paged(request, "reminders", selectors.delivery_log, person, now),
     }
     # Clinical detail is read only for whoever may see it, not just hidden in the page.
     context.update(selectors.patient_outcomes(person, courses, clinical=may(request.user, CLINICAL_READ)))
@@ -66,6 +66,27 @@ def patient(request, uuid):
         if context.get("can_start_plan"):
             context["default_plan_template"] = services.default_plan_template()
     return render(request, "staff/patient.html", context)
+
+
+def _paged(request, name, selector, person, now):
+    """A page of one of the patient page's lists, with the links to its neighbours. Each list
+    has its own query parameter (its name), so paging one keeps the others where they were;
+    a page number that is not one reads as the first."""
+    value = request.GET.get(name, "")
+    page = selector(person, now=now, page=int(value) if value.isdigit() and len(value) < 6 else 1)
+
+    def link(number):
+        query = request.GET.copy()
+        if number > 1:
+            query[name] = number
+        else:
+            query.pop(name, None)
+        return f"{request.path}?{query.urlencode()}" if query else request.path
+
+    page.list_id = f"{name}-list"
+    page.previous_url = link(page.previous_page_number) if page.has_previous else None
+    page.next_url = link(page.next_page_number) if page.has_next else None
+    return page
 
 
 def _motor_threshold(person):

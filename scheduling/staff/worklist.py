@@ -1,6 +1,7 @@
 """The "needs attention" worklist: every open flag, safety first, then the patients longest
 off their maintenance schedule, with what staff need to act — book, call, snooze, resolve."""
 
+import calendar
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -8,16 +9,18 @@ from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from patients.models import OutreachAttempt
 from patients.selectors import flag_for, walled
 from patients.services import CLINICAL_KINDS, FlagRefused, resolve_flag, snooze_flag, why_not_snooze
 from tmsclinic.roles import BOOK, CLINICAL_READ, CLINICAL_WRITE, FOLLOW_UP, SEE_PATIENTS, may, staff_required
 
-from .. import selectors
-from ..models import Appointment, Clinic
-from .forms import OutreachForm, ResolveForm, SnoozeForm, WorklistFilterForm
+from .. import selectors, services
+from ..models import Appointment, Chair, Clinic
+from ..services import SlotUnavailable
+from ..services.calendar import short_when
+from .forms import OutreachForm, ResolveForm, SnoozeForm, SuggestedSlotForm, WorklistFilterForm
 
 PAGE_SIZE = 50
 
@@ -60,6 +63,8 @@ def worklist(request):
     return render(request, "staff/attention.html", {
         "filters": filters,
         "page": page,
+        "to_act_on": [flag for flag in page if not flag.awaiting_visit],
+        "awaiting_visit": [flag for flag in page if flag.awaiting_visit],
         "clinical_kinds": CLINICAL_KINDS,
     })
 
@@ -82,26 +87,66 @@ def _refuse(request, form):
     return redirect(_back(request))
 
 
-# A GET: it changes nothing, it only opens the booking form on the suggested slot.
+def _booking_link(patient, slot, back):
+    """The full booking form on the slot, for another time or chair (the kind from the
+    patient's state), coming back to the worklist once booked."""
+    query = {"patient": patient.uuid, "next": back}
+    if slot is not None:
+        query.update(chair=slot.chair.pk, starts_at=patient.home_clinic.local(slot.starts_at).isoformat())
+    return f"{reverse('staff:book')}?{urlencode(query)}"
+
+
+# A GET shows the suggested slot and changes nothing; the POST books it and goes back to the
+# worklist, where the patient now waits under "Booked — awaiting visit".
 @staff_required(BOOK)
+@require_http_methods(["GET", "POST"])
 def book_next(request, pk):
     flag = _open_flag(request, pk)
     if flag is None:
         return redirect(_back(request))
     patient = flag.patient
+    clinic = patient.home_clinic
     plan = patient.maintenance_plans.active().select_related("protocol").first()
     if plan is None:
         messages.error(request, f"{patient.full_name} has no active maintenance plan to book a session of.")
         return redirect(_back(request))
+    chairs = Chair.objects.filter(clinic=clinic, active=True)
+    if request.method == "POST":
+        form = SuggestedSlotForm(request.POST, chairs=chairs)
+        if form.is_valid():
+            try:
+                appointment = services.book_appointment(
+                    patient=patient, chair=form.cleaned_data["chair"], starts_at=form.cleaned_data["starts_at"],
+                    kind=Appointment.Kind.MAINTENANCE, booked_by=request.user, plan=plan,
+                )
+            except SlotUnavailable as refusal:
+                messages.error(request, f"{refusal.message} Here is the next suggestion.")
+            else:
+                messages.success(request, f"Booked {patient.full_name} on {appointment.chair.name}, "
+                                          f"{short_when(clinic, appointment.starts_at)}: they wait under "
+                                          "“Booked — awaiting visit” until the session is done.")
+                return redirect(_back(request))
+        else:
+            for errors in form.errors.values():
+                messages.error(request, " ".join(errors))
     slot = selectors.suggested_slot(plan)
     if slot is None:
-        messages.warning(request, f"No chair is free for {patient.full_name} at {patient.home_clinic.name} "
+        messages.warning(request, f"No chair is free for {patient.full_name} at {clinic.name} "
                                   f"in the {selectors.SUGGEST_WITHIN.days} days from the due date.")
         return redirect(_back(request))
-    starts_at = patient.home_clinic.local(slot.starts_at)
-    query = urlencode({"patient": patient.uuid, "chair": slot.chair.pk, "starts_at": starts_at.isoformat(),
-                       "kind": Appointment.Kind.MAINTENANCE})
-    return redirect(f"{reverse('staff:book')}?{query}")
+    usual = selectors.usual_time(patient, clinic)
+    return render(request, "staff/attention_book.html", {
+        "flag": flag,
+        "patient": patient,
+        "plan": plan,
+        "slot": slot,
+        "starts_at": clinic.local(slot.starts_at),
+        "usual": usual and {"weekday": calendar.day_name[usual[0]], "time": usual[1]},
+        "form": SuggestedSlotForm(initial={"chair": slot.chair, "starts_at": slot.starts_at.isoformat()},
+                                  chairs=chairs),
+        "other_times": _booking_link(patient, slot, _back(request)),
+        "back": _back(request),
+    })
 
 
 @staff_required(FOLLOW_UP)

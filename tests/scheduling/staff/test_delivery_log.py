@@ -60,8 +60,8 @@ def nudge(plan, **kwargs):
 # --- The delivery log -------------------------------------------------------------------------
 
 
-def log_rows(client, patient):
-    page = client.get(reverse("staff:patient", args=[patient.uuid])).content.decode()
+def log_rows(client, patient, query=""):
+    page = client.get(reverse("staff:patient", args=[patient.uuid]) + query).content.decode()
     table = page.split('data-testid="delivery-log"', 1)[1].split("</table>", 1)[0]
     return [row.split("</tr>", 1)[0] for row in table.split("<tr data-testid=")[1:]]
 
@@ -85,17 +85,18 @@ def test_the_patient_page_lists_every_reminder_newest_first_in_its_clinics_time(
     client.force_login(front_desk)
     rows = log_rows(client, patient)
 
+    # Deliveries newest first; what is still to send comes after them, soonest first.
     assert [row.split('"', 2)[1] for row in rows] == [
-        f"reminder-{r.pk}" for r in (retrying, sent, failed, skipped)
+        f"reminder-{r.pk}" for r in (sent, failed, skipped, retrying)
     ]
-    assert "Maintenance due soon" in rows[0] and "Tue 15 Dec 2026 10:00 EST" in rows[0] and ">Pending<" in rows[0]
-    assert "Connection reset" not in rows[0]
-    assert "Hours before" in rows[1] and "E-mail" in rows[1] and "Tue 1 Dec 2026 08:00 EST" in rows[1]
-    assert "Tue 1 Dec 2026 08:01 EST" in rows[1] and ">Sent<" in rows[1] and "<td>1</td>" in rows[1]
+    assert "Hours before" in rows[0] and "E-mail" in rows[0] and "Tue 1 Dec 2026 08:00 EST" in rows[0]
+    assert "Tue 1 Dec 2026 08:01 EST" in rows[0] and ">Sent<" in rows[0] and "<td>1</td>" in rows[0]
     # The London session's reminders are in London time.
-    assert "SMS" in rows[2] and "Fri 20 Nov 2026 08:00 GMT" in rows[2] and ">Failed<" in rows[2]
-    assert "The number is not a mobile phone." in rows[2] and "<td>5</td>" in rows[2]
-    assert "Day before" in rows[3] and "Thu 19 Nov 2026 17:00 GMT" in rows[3] and "Booked after it was due." in rows[3]
+    assert "SMS" in rows[1] and "Fri 20 Nov 2026 08:00 GMT" in rows[1] and ">Failed<" in rows[1]
+    assert "The number is not a mobile phone." in rows[1] and "<td>5</td>" in rows[1]
+    assert "Day before" in rows[2] and "Thu 19 Nov 2026 17:00 GMT" in rows[2] and "Booked after it was due." in rows[2]
+    assert "Maintenance due soon" in rows[3] and "Tue 15 Dec 2026 10:00 EST" in rows[3] and ">Pending<" in rows[3]
+    assert "Connection reset" not in rows[3]
 
 
 def test_a_patient_never_reminded_sees_an_empty_log(client, front_desk, patient):
@@ -104,8 +105,8 @@ def test_a_patient_never_reminded_sees_an_empty_log(client, front_desk, patient)
     assert "No reminders yet." in page
 
 
-def test_the_log_shows_the_latest_20_with_a_fixed_number_of_queries(client, front_desk, patient,
-                                                                     django_assert_num_queries):
+def test_the_log_shows_20_deliveries_a_page_with_a_fixed_number_of_queries(client, front_desk, patient,
+                                                                          django_assert_num_queries):
     url = reverse("staff:patient", args=[patient.uuid])
     plan = MaintenancePlanFactory(patient=patient, next_due_on=datetime.date(2026, 12, 20))
     nudge(plan, status=SENT)
@@ -122,8 +123,13 @@ def test_the_log_shows_the_latest_20_with_a_fixed_number_of_queries(client, fron
     with django_assert_num_queries(len(few)):
         rows = log_rows(client, patient)
     assert len(rows) == 20
-    # Newest first: tomorrow's pending reminder, then the plan's nudge, then the most recent sessions'.
-    assert ">Pending<" in rows[0] and "Maintenance due soon" in rows[1]
+    # Newest first: the plan's nudge (sent yesterday), then the latest sessions' reminders.
+    assert "Maintenance due soon" in rows[0] and ">Sent<" in rows[0]
+    assert all(">Sent<" in row for row in rows) and "Mon 30 Nov 2026 08:00 EST" in rows[1]
+    # 62 in all: the fourth page has the last two, tomorrow's pending reminder last of all.
+    with django_assert_num_queries(len(few)):
+        last = log_rows(client, patient, "?reminders=4")
+    assert len(last) == 2 and ">Pending<" in last[1] and ">Sent<" in last[0]
 
 
 # --- Resend from admin ------------------------------------------------------------------------

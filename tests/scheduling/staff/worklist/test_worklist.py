@@ -37,6 +37,7 @@ from tmsclinic.context_processors import roles as navigation_context
 from tmsclinic.roles import CLINICIAN
 
 pytestmark = pytest.mark.usefixtures("frozen")
+BOOK_NEXT = 'Book next<span class="visually-hidden"> session</span>'
 
 
 # --- The list ---------------------------------------------------------------------------------
@@ -53,6 +54,37 @@ def test_safety_comes_first_then_the_longest_overdue(client, technician, open_cl
     safety = PatientFlagFactory(patient__home_clinic=open_clinic, kind=SAFETY)
     client.force_login(technician)
     assert rows(client.get(WORKLIST)) == [safety.pk, thirty.pk, ten.pk, worsening.pk, missed.pk]
+
+
+def test_patients_booked_for_their_visit_wait_below_soonest_visit_first(client, technician, open_clinic, chair,
+                                                                      protocol):
+    later, sooner, unbooked = (overdue_patient(open_clinic, protocol, days) for days in (40, 20, 10))
+    AppointmentFactory(patient=later.patient, chair=chair, kind="maintenance", starts_at=at(open_clinic, TODAY, 15))
+    AppointmentFactory(patient=sooner.patient, chair=chair, kind="maintenance", starts_at=at(open_clinic, TODAY, 9))
+    AppointmentFactory(patient=unbooked.patient, chair=chair, kind="maintenance", status="cancelled",
+                       starts_at=at(open_clinic, TODAY, 11))
+    client.force_login(technician)
+    response = client.get(WORKLIST)
+    assert rows(response) == [unbooked.pk, sooner.pk, later.pk]
+    assert [f.pk for f in response.context["to_act_on"]] == [unbooked.pk]
+    assert [f.pk for f in response.context["awaiting_visit"]] == [sooner.pk, later.pk]
+    page = response.content.decode()
+    assert page.index('id="to-act-on"') < page.index('id="awaiting-visit"')
+    assert 'data-testid="awaiting">Booked Wed 2 Dec 09:00<' in page  # the clinic's time, to the technician too
+
+
+def test_a_booking_does_not_move_a_flag_it_does_not_answer(client, technician, open_clinic, chair, protocol):
+    booked, unbooked = PatientFactory(home_clinic=open_clinic), PatientFactory(home_clinic=open_clinic)
+    on_plan(booked, protocol, due_days_ago=40)
+    on_plan(unbooked, protocol, due_days_ago=20)
+    longer = PatientFlagFactory(patient=booked, kind=WORSENING)
+    shorter = PatientFlagFactory(patient=unbooked, kind=WORSENING)
+    AppointmentFactory(patient=booked, chair=chair, kind="maintenance", starts_at=at(open_clinic, TODAY, 15))
+    client.force_login(technician)
+    response = client.get(WORKLIST)
+    # Worsening symptoms want a clinician, booked or not: still the longest overdue first.
+    assert rows(response) == [longer.pk, shorter.pk]
+    assert response.context["awaiting_visit"] == []
 
 
 def test_resolved_and_snoozed_flags_are_not_listed(client, technician, open_clinic):
@@ -135,8 +167,14 @@ def test_a_row_shows_everything_needed_to_act(client, front_desk, open_clinic, c
     assert "<strong>30</strong>" in page  # days overdue
     # The next live booking, in the clinic's time (22:00 UTC is 17:00 in New York).
     assert f'href="{reverse("staff:appointment", args=[later.uuid])}">Wed 9 Dec 2026 17:00</a>' in page
-    assert "Prefers SMS" in page and "+12125550123 · SMS consented" in page
-    assert "ada@patients.test · e-mail not consented" in page
+    # Phone and e-mail are links that call and write; the preferred channel is marked.
+    consented = '<span aria-hidden="true">✓</span><span class="visually-hidden">consented</span>'
+    not_consented = '<span aria-hidden="true">✗</span><span class="visually-hidden">not consented</span>'
+    assert (f'SMS {consented} <a href="tel:+12125550123" data-testid="phone">+12125550123</a> '
+            '<span class="badge text-bg-light">preferred</span>') in page
+    assert (f'e-mail {not_consented} <a href="mailto:ada@patients.test" data-testid="email">ada@patients.test</a>'
+            '</div>') in page
+    assert page.count(">preferred<") == 1
     assert "SMS: Message sent" in page and "Asked her to call back" in page and "by frontdesk" in page
     assert "Phone: No answer" not in page  # only the latest attempt
     client.force_login(staff_user(role=CLINICIAN, username="doc"))
@@ -188,18 +226,19 @@ def test_actions_follow_the_role(client, technician, front_desk, clinician, open
     client.force_login(technician)
     page = client.get(WORKLIST).content.decode()
     assert page.count('data-testid="flag"') == 3
-    assert "Book next session" not in page and "Log outreach" not in page and "<summary>Resolve" not in page
+    assert BOOK_NEXT not in page and "Follow up" not in page and 'aria-label="Resolve"' not in page
 
     client.force_login(front_desk)
     page = client.get(WORKLIST).content.decode()
-    assert page.count("Book next session") == 3 and page.count("Log outreach") == 3
-    assert page.count("<summary>Snooze") == 2  # not the safety flag
-    assert page.count("<summary>Resolve") == 1  # only the overdue flag: the others are clinical
+    assert page.count(BOOK_NEXT) == 3 and page.count('<h3 class="h6">Log outreach</h3>') == 3
+    assert page.count(f'Follow up<span class="visually-hidden"> {overdue.patient.full_name}</span>') == 3
+    assert page.count('<h3 class="h6">Snooze</h3>') == 2  # not the safety flag
+    assert page.count('<h3 class="h6">Resolve</h3>') == 1  # only the overdue flag: the others are clinical
     assert reintroduce not in page
 
     client.force_login(clinician)
     page = client.get(WORKLIST).content.decode()
-    assert page.count("<summary>Resolve") == 3
+    assert page.count('<h3 class="h6">Resolve</h3>') == 3
     assert page.count(reintroduce) == 1
     assert f'action="{reverse("staff:attention-resolve", args=[worsening.pk])}"' in page
 
