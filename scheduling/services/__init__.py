@@ -10,6 +10,7 @@ interface of DESIGN.md (``scheduling.services.book_appointment`` and friends) un
 - ``courses``: course days, booking a whole course, the authorisation: sessions used, booked, to book
 - ``plans``: maintenance plans, their due dates, and the overdue flag job
 - ``reminders``: the outbox: arm, disarm, claim, send, resend, nudges, the staff digest
+- ``slots``: the slot finder across chairs and days, and the likely kind of a new booking
 - ``portal``: what a patient may book, cancel or move, and their portal account
 """
 
@@ -61,6 +62,7 @@ from .plans import (
     why_not_end,
     why_not_pause,
 )
+from .slots import duration_for, free_slots, likely_kind
 
 __all__ = [
     "ALREADY_ON_A_PLAN",
@@ -73,6 +75,9 @@ __all__ = [
     "Unplaced",
     "active_course_for",
     "active_plan_for",
+    "duration_for",
+    "free_slots",
+    "likely_kind",
     "AuthorisationRefused",
     "CourseRefused",
     "authorisation_status",

@@ -1,11 +1,14 @@
-"""Booking, and the appointment page with its actions (check in, complete, no-show, cancel,
+"""Booking with the slot finder, and the appointment page with its actions (check in, complete, no-show, cancel,
 reschedule)."""
+
+import datetime
 
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -17,16 +20,65 @@ from tmsclinic.roles import BOOK, CLINICAL_WRITE, RUN_SESSIONS, SEE_PATIENTS, ma
 from .. import selectors, services
 from ..models import Appointment, Chair, Clinic
 from ..services import AppointmentStateError, SlotUnavailable, billing, motor_threshold
-from ..services.calendar import clock_on_day, short_when
+from ..services.calendar import after, clock_on_day, short_when
 from .forms import BookingForm, CancelForm, CptCodeForm, RescheduleForm, SessionRecordForm, booking_initial
+
+
+def _next_page(request, query):
+    """Where to go once booked, when the page that sent here asked (?next=): a staff page of
+    this site only, never another host."""
+    wanted = query.get("next", "")
+    if wanted.startswith("/staff/") and url_has_allowed_host_and_scheme(
+            wanted, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return wanted
+    return None
+
+
+def _booking_clinic(query, clinics, initial):
+    """The clinic whose chairs the booking form offers: asked for (?clinic=), the clicked chair's,
+    the patient's home clinic, else the user's home clinic."""
+    by_id = {str(clinic.pk): clinic for clinic in clinics}
+    if query.get("clinic") in by_id:
+        return by_id[query["clinic"]]
+    if "chair" in initial:
+        return initial["chair"].clinic
+    patient = initial.get("patient")
+    if patient is not None and str(patient.home_clinic_id) in by_id:
+        return by_id[str(patient.home_clinic_id)]
+    return clinics[0] if clinics else None
+
+
+def _from_day(query):
+    try:
+        return datetime.date.fromisoformat(query.get("from", ""))
+    except ValueError:
+        return None
+
+
+def _free_times(clinic, patient, kind, *, from_day=None, moving=None):
+    """The slot finder's times and the day to look from for later ones."""
+    if clinic is None or patient is None and moving is None:
+        return {"slots": [], "later": None}
+    duration = moving.ends_at - moving.starts_at if moving is not None else services.duration_for(patient, kind)
+    slots = services.free_slots(clinic=clinic, duration=duration, patient=patient, from_day=from_day, moving=moving)
+    later = clinic.local(slots[-1].starts_at).date() + datetime.timedelta(days=1) if slots else None
+    return {"slots": slots, "later": later, "minutes": round(duration.total_seconds() / 60)}
 
 
 @staff_required(BOOK)
 @require_http_methods(["GET", "POST"])
 def book(request):
-    patients = walled(request, Patient.objects.active())
-    chairs = Chair.objects.filter(active=True, clinic__in=Clinic.objects.visible_to(request.user))
-    initial = booking_initial(request.GET, patients=patients, chairs=chairs)
+    """Book an appointment: the form (prefilled by a clicked cell, a slot of the finder or a
+    patient link), and the next free times for the chosen patient across the clinic's chairs."""
+    patients = walled(request, Patient.objects.active().select_related("home_clinic"))
+    clinics = list(Clinic.objects.visible_to(request.user))
+    query = request.POST if request.method == "POST" else request.GET
+    initial = booking_initial(query, patients=patients,
+                              chairs=Chair.objects.filter(active=True, clinic__in=clinics))
+    clinic = _booking_clinic(query, clinics, initial)
+    chairs = Chair.objects.filter(active=True, clinic=clinic)
+    patient = initial.get("patient")
+    initial.setdefault("kind", services.likely_kind(patient))
     form = BookingForm(request.POST if request.method == "POST" else None, initial=initial, patients=patients,
                        chairs=chairs)
     if request.method == "POST" and form.is_valid():
@@ -45,11 +97,23 @@ def book(request):
         else:
             messages.success(request, f"Booked {appointment.patient.full_name} on {appointment.chair.name}, "
                                       f"{short_when(appointment.clinic, appointment.starts_at)}.")
-            target = reverse("staff:appointment", args=[appointment.uuid])
+            target = _next_page(request, query) or reverse("staff:appointment", args=[appointment.uuid])
             return HttpResponseClientRedirect(target) if request.htmx else redirect(target)
-    selected = form.cleaned_data.get("patient") if form.is_bound and hasattr(form, "cleaned_data") else None
+    if form.is_bound and hasattr(form, "cleaned_data"):
+        patient = form.cleaned_data.get("patient") or patient
+    kind = form["kind"].value()
+    context = {
+        "form": form, "selected_patient": patient, "clinic": clinic, "clinics": clinics, "kind": kind,
+        "kind_label": Appointment.Kind(kind).label if kind in Appointment.Kind.values else "",
+        "next": _next_page(request, query),
+        # A time chosen from the finder (or a clicked cell) is confirmed before it is booked.
+        "confirming": request.method == "GET" and {"patient", "chair", "starts_at"} <= initial.keys(),
+        **_free_times(clinic, patient, kind, from_day=_from_day(query)),
+    }
+    if request.htmx and request.GET.get("part") == "times":
+        return render(request, "staff/_free_times.html", context)
     template = "staff/_booking_form.html" if request.htmx else "staff/book.html"
-    return render(request, template, {"form": form, "selected_patient": selected or initial.get("patient")})
+    return render(request, template, context)
 
 
 def _appointment_for(request, uuid):
@@ -98,11 +162,27 @@ def _render_appointment(request, current, **forms):
         "cancel_form": forms.get("cancel_form") or CancelForm(),
         "record_form": forms.get("record_form") or (
             _session_record_form(current) if runs_sessions else None),
-        "proposed": selectors.proposed_slots(current) if current.status == Appointment.Status.BOOKED else [],
+        "reschedule": _reschedule_context(request, current),
         "reschedule_error": forms.get("reschedule_error"),
         "cpt_form": forms.get("cpt_form") or _cpt_form(request, current),
     }
     return render(request, "staff/appointment.html", context, status=400 if forms else 200)
+
+
+def _reschedule_context(request, appointment):
+    """The slot finder for moving a booked appointment, and the time chosen from it awaiting
+    confirmation (?move_to=<chair>@<moment>)."""
+    if appointment.status != Appointment.Status.BOOKED or not may(request.user, BOOK):
+        return None
+    context = _free_times(appointment.clinic, appointment.patient, appointment.kind,
+                          from_day=_from_day(request.GET), moving=appointment)
+    form = RescheduleForm({"slot": request.GET["move_to"]}, clinic=appointment.clinic) \
+        if "move_to" in request.GET else None
+    if form is not None and form.is_valid():
+        chair, starts_at = form.cleaned_data["slot"]
+        context["move_to"] = {"chair": chair, "starts_at": starts_at, "slot": request.GET["move_to"],
+                              "ends_at": after(starts_at, appointment.ends_at - appointment.starts_at)}
+    return context
 
 
 def _cpt_form(request, appointment):
@@ -164,7 +244,7 @@ def appointment_action(request, uuid, action):
                                by=request.user)
             messages.success(request, f"The billing code is now {form.cleaned_data['code']}.")
         elif action == "reschedule":
-            form = RescheduleForm(request.POST)
+            form = RescheduleForm(request.POST, clinic=current.clinic)
             if not form.is_valid():
                 return _render_appointment(request, current, reschedule_error=form.errors["slot"][0])
             chair, starts_at = form.cleaned_data["slot"]

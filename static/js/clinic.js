@@ -3,7 +3,9 @@ document.addEventListener("click", (event) => {
   const choice = event.target.closest("[data-select-patient]");
   if (!choice) return;
   const form = choice.closest("form");
-  form.querySelector("input[name=patient]").value = choice.dataset.selectPatient;
+  const patient = form.querySelector("input[name=patient]");
+  patient.value = choice.dataset.selectPatient;
+  patient.dispatchEvent(new Event("change", { bubbles: true }));
   form.querySelector("#patient-search").value = choice.dataset.label;
   choice.closest("#patient-results").replaceChildren();
 });

@@ -1,5 +1,5 @@
 """The appointment page and its actions: check in and complete with the record prefilled,
-cancel with a reason, reschedule to a proposed slot, no-show; roles and unknown actions."""
+cancel with a reason, reschedule to a time of the slot finder, no-show; roles and unknown actions."""
 
 import datetime
 
@@ -71,14 +71,21 @@ def test_who_marked_a_no_show_is_kept_and_shown(client, technician, open_clinic,
     assert "by tech" in client.get(reverse("staff:appointment", args=[appointment.uuid])).content.decode()
 
 
-def test_reschedule_to_a_proposed_slot(client, front_desk, open_clinic, chair, patient):
+def test_reschedule_to_a_time_of_the_finder_after_confirming(client, front_desk, open_clinic, chair, patient):
     appointment = AppointmentFactory(patient=patient, chair=chair, starts_at=at(open_clinic, 10))
     client.force_login(front_desk)
-    proposed = client.get(reverse("staff:appointment", args=[appointment.uuid])).context["proposed"]
-    assert proposed and all(slot.chair == chair for slot in proposed)
-    slot = proposed[0]
+    url = reverse("staff:appointment", args=[appointment.uuid])
+    slots = client.get(url).context["reschedule"]["slots"]
+    slot = slots[0]
+    choice = f"{slot.chair.pk}@{slot.starts_at.isoformat()}"
+    # Choosing a time asks to confirm and changes nothing.
+    confirm = client.get(url, {"move_to": choice})
+    assert confirm.context["reschedule"]["move_to"]["starts_at"] == slot.starts_at
+    assert 'data-testid="confirm-move"' in confirm.content.decode()
+    appointment.refresh_from_db()
+    assert (appointment.status, appointment.starts_at) == ("booked", at(open_clinic, 10))
     response = client.post(reverse("staff:appointment-action", args=[appointment.uuid, "reschedule"]),
-                           {"slot": f"{slot.chair.pk}@{slot.starts_at.isoformat()}"})
+                           {"slot": choice})
     moved = Appointment.objects.get(status="booked")
     assert response["Location"] == reverse("staff:appointment", args=[moved.uuid])
     assert moved.starts_at == slot.starts_at
