@@ -38,11 +38,11 @@ class ClinicQuerySet(models.QuerySet):
     def visible_to(self, user):
         """The user's clinics, their home clinic first; every clinic for a superuser."""
         clinic_ids = clinics_of(user)
-        if clinic_ids is None:
-            return self.order_by("name")
         home = ClinicMembership.objects.filter(user=user, is_home=True).values("clinic_id")[:1]
-        return self.filter(pk__in=clinic_ids).order_by(
-            Case(When(pk=Subquery(home), then=Value(0)), default=Value(1)), "name")
+        first = Case(When(pk=Subquery(home), then=Value(0)), default=Value(1))
+        if clinic_ids is None:  # a superuser sees every clinic, their own home clinic still first
+            return self.order_by(first, "name")
+        return self.filter(pk__in=clinic_ids).order_by(first, "name")
 
 
 class Clinic(models.Model):

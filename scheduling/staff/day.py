@@ -11,8 +11,16 @@ from django.utils import timezone
 from tmsclinic.roles import SEE_PATIENTS, staff_required
 
 from .. import selectors
-from ..models import Chair, Clinic
-from ..services import ClinicCalendar
+from ..models import Appointment, Chair, Clinic
+from ..services import ClinicCalendar, check_in_opens_at
+
+# The kind in a word, for appointments too short for the full name.
+SHORT_KIND = {
+    Appointment.Kind.MAPPING: "Mapping", Appointment.Kind.ACUTE: "Acute", Appointment.Kind.MAINTENANCE: "Maint.",
+    Appointment.Kind.REINTRODUCTION: "Reintro.", Appointment.Kind.CONSULT: "Consult",
+}
+# An appointment over at most this many rows is drawn on one line.
+COMPACT_ROWS = 2
 
 
 def _chosen_clinic(request, clinics):
@@ -31,16 +39,19 @@ def _chosen_clinic(request, clinics):
 
 
 class DayGrid:
-    """Chairs as columns and time steps as rows, in the clinic's wall-clock time."""
+    """Chairs as columns and time steps as rows, in the clinic's wall-clock time. Each item is
+    (appointment, column, first row, rows spanned, compact); ``now`` is the row and the share
+    of it that the current time has reached, on the clinic's today."""
 
     def __init__(self, *, clinic, day, chairs, appointments, intervals, step):
         self.clinic, self.day, self.chairs, self.step = clinic, day, chairs, step
+        self.now = None
         local_times = [clinic.local(moment) for pair in intervals for moment in pair]
         local_times += [clinic.local(a.starts_at) for a in appointments]
         local_times += [clinic.local(a.ends_at) for a in appointments]
         self.is_open = bool(intervals)
         if not local_times:
-            self.rows, self.cells, self.items = [], [], []
+            self.rows, self.cells, self.items, self.columns = [], [], [], []
             return
         first = min(t.replace(tzinfo=None) for t in local_times)
         last = max(t.replace(tzinfo=None) for t in local_times)
@@ -55,10 +66,20 @@ class DayGrid:
                 continue
             top = self._row(appointment.starts_at)
             bottom = max(top + 1, math.ceil(self._offset(appointment.ends_at)) + 2)
-            self.items.append((appointment, column[appointment.chair_id], top, bottom - top))
+            appointment.short_kind = SHORT_KIND.get(appointment.kind, appointment.get_kind_display())
+            # The MT badge asks for a measurement still to come, not of a session already over.
+            appointment.mt_badge = appointment.mt_recheck_due and appointment.status in Appointment.TO_COME
+            appointment.check_in_open = (appointment.status == Appointment.Status.BOOKED
+                                         and check_in_opens_at(appointment) <= timezone.now())
+            self.items.append((appointment, column[appointment.chair_id], top, bottom - top,
+                               bottom - top <= COMPACT_ROWS))
             covered.update((appointment.chair_id, row) for row in range(top, bottom))
         self.cells = []
         now = timezone.now()
+        if day == clinic.today():
+            offset = self._offset(now)
+            if 0 <= offset < len(self.rows):
+                self.now = (int(offset) + 2, round(offset % 1, 3), clinic.local(now))
         for row, wall_clock in self.rows:
             moment = wall_clock.replace(tzinfo=clinic.tz)
             # Free time in the past, or outside opening hours, cannot be booked.
@@ -67,6 +88,13 @@ class DayGrid:
             for chair in chairs:
                 if (chair.pk, row) not in covered:
                     self.cells.append((chair, column[chair.pk], row, moment))
+        # Chair by chair, top to bottom: the order of reading and of the keyboard.
+        self.columns = []
+        for chair in chairs:
+            entries = [(row, 0, None, moment) for c, _, row, moment in self.cells if c.pk == chair.pk]
+            entries += [(item[2], 1, item, None) for item in self.items if item[0].chair_id == chair.pk]
+            self.columns.append((chair, column[chair.pk], [(item, moment, row) for row, _, item, moment in
+                                                          sorted(entries, key=lambda entry: entry[:2])]))
 
     def _offset(self, moment):
         local = self.clinic.local(moment).replace(tzinfo=None)
@@ -103,6 +131,32 @@ def today(request):
 @staff_required(SEE_PATIENTS)
 def day(request, day):
     return _render_day(request, day)
+
+
+@staff_required(SEE_PATIENTS)
+def run_sheet(request, day):
+    """The day's run sheet to print: one page per chair (or per technician), its sessions in
+    order with the patient, the protocol and whether the motor threshold must be measured."""
+    clinics = list(Clinic.objects.visible_to(request.user))
+    clinic = _chosen_clinic(request, clinics)
+    if clinic is None:
+        return redirect("staff:today")
+    by_technician = request.GET.get("by") == "technician"
+    pages = {}
+    if not by_technician:  # every chair in service gets its page, an empty one says so
+        pages = {chair.name: [] for chair in Chair.objects.filter(clinic=clinic, active=True)}
+    for appointment in selectors.day_appointments(clinic, day):
+        source = appointment.course or appointment.plan
+        appointment.protocol = source.protocol if source is not None else None
+        if by_technician:
+            key = appointment.technician.get_full_name() or appointment.technician.username \
+                if appointment.technician else "No technician assigned"
+        else:
+            key = appointment.chair.name
+        pages.setdefault(key, []).append(appointment)
+    return render(request, "staff/run_sheet.html", {
+        "clinic": clinic, "day": day, "by_technician": by_technician, "pages": list(pages.items()),
+    })
 
 
 @staff_required(SEE_PATIENTS)

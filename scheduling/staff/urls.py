@@ -17,6 +17,7 @@ app_name = "staff"
 day_urls = [
     path("", day.today, name="today"),
     path("day/<isodate:day>/", day.day, name="day"),
+    path("day/<isodate:day>/run-sheet/", day.run_sheet, name="run-sheet"),
     path("week/<isodate:day>/", day.week, name="week"),
 ]
 

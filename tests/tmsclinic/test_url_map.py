@@ -24,6 +24,7 @@ REPORT_READERS = frozenset({CLINICIAN})
 STAFF_ACCESS = {
     "today": EVERYONE,
     "day": EVERYONE,
+    "run-sheet": EVERYONE,
     "week": EVERYONE,
     "book": BOOKERS,
     "appointment": EVERYONE,
@@ -60,7 +61,8 @@ PORTAL_WITHOUT_LOGIN = {"login", "logout", "password-reset", "password-reset-sen
                         "reminder-link", "calendar-feed"}
 # The other routes, by name: site root, health probe, automatic logoff's session endpoints,
 # staff login and password pages.
-OTHER_ROUTES = {"home", "healthz", "session-status", "session-keepalive", "login", "logout", "password_change",
+OTHER_ROUTES = {"home", "healthz", "favicon",
+                "session-status", "session-keepalive", "login", "logout", "password_change",
                 "password_change_done", "password_reset", "password_reset_done", "password_reset_confirm",
                 "password_reset_complete",
                 # The login's second step and the second-factor pages (tests/tmsclinic/accounts/).
