@@ -10,6 +10,8 @@ admin.site.site_title = "TMS Clinic admin"
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    # Browsers ask for /favicon.ico where a page names no icon (the error pages, files).
+    path("favicon.ico", views.favicon, name="favicon"),
     path("session/status", views.session_status, name="session-status"),
     path("session/keepalive", views.session_keepalive, name="session-keepalive"),
     path("accounts/", include("tmsclinic.accounts.urls")),
