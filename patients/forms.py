@@ -102,7 +102,7 @@ class PatientSearchForm(forms.Form):
         label="Search",
         required=False,
         max_length=100,
-        widget=forms.TextInput(attrs={"type": "search", "placeholder": "MRN, name or e-mail"}),
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Name, MRN, date of birth, phone or e-mail"}),
     )
 
 

@@ -7,15 +7,13 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db import IntegrityError, transaction
-from django.db.models import Case, Q, Value, When
-from django.db.models.functions import Concat
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from tmsclinic.roles import BREAK_GLASS, EDIT_PATIENTS, RECORD_PHQ9, SEE_PATIENTS, staff_required
 
-from . import services
+from . import search, services
 from .forms import (
     PHQ9_QUESTION,
     BreakGlassForm,
@@ -32,20 +30,11 @@ from .services import record_assessment
 PAGE_SIZE = 50
 SEARCH_MIN_CHARS = 2
 SEARCH_LIMIT = 10
-ALPHABETICAL = ("last_name", "first_name", "pk")
 
 
 def matching(patients, text):
-    """Patients whose MRN starts with ``text`` or whose full name or e-mail contains it;
-    the one whose MRN is exactly ``text`` comes first, so a typed MRN is never cut off."""
-    text = " ".join(text.split())
-    if not text:
-        return patients.order_by(*ALPHABETICAL)
-    return (
-        patients.alias(name_text=Concat("first_name", Value(" "), "last_name"))
-        .filter(Q(mrn__istartswith=text) | Q(name_text__icontains=text) | Q(email__icontains=text))
-        .order_by(Case(When(mrn__iexact=text, then=Value(0)), default=Value(1)), *ALPHABETICAL)
-    )
+    """Patients ``text`` describes, best first: see patients/search.py."""
+    return search.search(patients, text)
 
 
 @staff_required(SEE_PATIENTS)

@@ -12,4 +12,4 @@ def pick_patient(page, panel, text, name):
     """Type into the booking panel's patient picker and choose ``name`` from its results."""
     htmx_settled(page)
     panel.get_by_label("Patient").fill(text)
-    panel.get_by_role("button", name=name).click()
+    panel.locator("#patient-listbox").get_by_role("option", name=name).click()

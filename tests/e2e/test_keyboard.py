@@ -139,9 +139,10 @@ def test_book_check_in_and_complete_a_session_with_the_keyboard_alone(page, tran
     expect(booking).to_be_visible()
     expect(booking.get_by_label("Patient")).to_be_focused()
     page.keyboard.type("Lovel")
-    result = booking.get_by_role("button", name="Ada Lovelace")
+    result = booking.locator("#patient-listbox").get_by_role("option", name="Ada Lovelace")
     expect(result).to_be_visible()
-    tab_to(page, result.inner_text().strip())
+    page.keyboard.press("ArrowDown")  # the picker is a combobox: arrows highlight, Enter chooses
+    expect(result).to_have_attribute("aria-selected", "true")
     page.keyboard.press("Enter")
     expect(booking.get_by_label("Patient")).to_have_value("Ada Lovelace (MRN-ADA)")
     tab_to(page, "Book")

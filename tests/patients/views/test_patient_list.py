@@ -27,7 +27,8 @@ def test_it_finds_a_patient_by_mrn_exactly_or_by_its_start(desk_client, people):
 
 def test_it_finds_patients_by_any_part_of_a_name(desk_client, people):
     assert listed(desk_client, q="smi") == ["A1001"]
-    assert listed(desk_client, q="ann") == ["A1002", "A1001"]  # Ann Smith and Bob Annis
+    # Ann Smith's first name is the whole word, so she comes before Bob Annis, a part match.
+    assert listed(desk_client, q="ann") == ["A1001", "A1002"]
 
 
 def test_it_finds_a_patient_by_full_name(desk_client, people):

@@ -14,10 +14,14 @@ def test_search_returns_a_fragment_of_active_patients_to_pick_from(desk_client, 
     response = search(desk_client, "ann")
     page = response.content.decode()
     assert "<html" not in page
-    assert page.lstrip().startswith('<div class="list-group" id="patient-results">')
-    assert f'data-select-patient="{people["ann"].pk}" data-label="Ann Smith (A1001)"' in page
+    assert page.lstrip().startswith('<div id="patient-results">')
+    assert 'role="listbox" id="patient-listbox" aria-label="Search results">' in page  # shown: not hidden
+    assert (
+        f'role="option" aria-selected="false" id="patient-option-{people["ann"].pk}" '
+        f'data-select-patient="{people["ann"].pk}" data-label="Ann Smith (A1001)"'
+    ) in page
     assert "17 May 1980" in page
-    assert [patient.mrn for patient in response.context["patients"]] == ["A1002", "A1001"]
+    assert [patient.mrn for patient in response.context["patients"]] == ["A1001", "A1002"]  # whole name first
     assert search(desk_client, "Cy Jones").context["patients"].count() == 0  # discharged
 
 
@@ -40,6 +44,7 @@ def test_search_asks_for_two_characters_before_looking(desk_client, people, djan
         response = search(desk_client, "a")
     page = response.content.decode()
     assert "data-select-patient" not in page
+    assert 'aria-label="Search results" hidden>' in page  # the listbox stays, closed
     assert "Type at least 2 characters" in page
     assert "No active patient matches" in search(desk_client, "zz").content.decode()
 
