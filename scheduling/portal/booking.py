@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.http import require_http_methods
 
 from tmsclinic.inputs import iso_moment
 from tmsclinic.roles import patient_required
@@ -117,11 +118,26 @@ def appointment_detail(request, uuid):
         })
 
 
+def _refuse_change(request, appointment, what):
+    """The appointment page with the reason, when it can no longer be changed online."""
+    messages.error(request, too_late(appointment) if appointment.status == Appointment.Status.BOOKED
+                   else f"This appointment cannot be {what}.")
+    return redirect("portal:appointment", uuid=appointment.uuid)
+
+
 @patient_required
+@require_http_methods(["GET", "POST"])
 def cancel_view(request, uuid):
+    """GET asks "Cancel your appointment on …?"; only the POST from that page cancels."""
     appointment = _own_appointment(request, uuid)
-    if request.method != "POST":
-        return redirect("portal:appointment", uuid=appointment.uuid)
+    if request.method == "GET":
+        if not may_change(appointment, timezone.now()):
+            return _refuse_change(request, appointment, "cancelled")
+        with timezone.override(appointment.clinic.tz):
+            return render(request, "portal/cancel_confirm.html", {
+                "appointment": appointment, "clinic": appointment.clinic,
+                "local_start": appointment.clinic.local(appointment.starts_at),
+            })
     try:
         cancel(patient=request.patient, appointment=appointment, user=request.user)
     except Refusal as refusal:
@@ -131,16 +147,28 @@ def cancel_view(request, uuid):
     return redirect("portal:appointment", uuid=appointment.uuid)
 
 
+def _chosen_time(request, appointment, offer):
+    """The time asked for in ``?slot=``, if it is one the patient may move to now; else None
+    with a message (the list is shown again)."""
+    moment = iso_moment(request.GET.get("slot", ""))
+    if (moment is not None and timezone.is_aware(moment) and not isinstance(offer, Refusal)
+            and moment in bookable_times(offer, request.patient, timezone.now(), appointment)):
+        return moment
+    messages.error(request, "Sorry, that time is not free any more. Please choose one of the times listed.")
+    return None
+
+
 @patient_required
+@require_http_methods(["GET", "POST"])
 def reschedule_view(request, uuid):
+    """GET lists the times; GET with ``?slot=`` asks "Move it to …?"; only the POST from that
+    page moves the appointment."""
     appointment = _own_appointment(request, uuid)
     if appointment.kind not in BOOKABLE_KINDS:
         messages.error(request, f"This appointment can only be moved by the clinic: {please_call(appointment.clinic)}.")
         return redirect("portal:appointment", uuid=appointment.uuid)
     if not may_change(appointment, timezone.now()):
-        messages.error(request, too_late(appointment) if appointment.status == Appointment.Status.BOOKED
-                       else "This appointment cannot be moved.")
-        return redirect("portal:appointment", uuid=appointment.uuid)
+        return _refuse_change(request, appointment, "moved")
     if request.method == "POST":
         try:
             new = reschedule(patient=request.patient, appointment=appointment, starts_at=_posted_time(request),
@@ -155,4 +183,14 @@ def reschedule_view(request, uuid):
         offer = offer_for(request.patient, appointment.kind)
     except Refusal as refusal:
         offer = refusal
+    if "slot" in request.GET:
+        chosen = _chosen_time(request, appointment, offer)
+        if chosen is not None:
+            clinic = appointment.clinic
+            with timezone.override(clinic.tz):
+                return render(request, "portal/reschedule_confirm.html", {
+                    "appointment": appointment, "clinic": clinic, "chosen": chosen.isoformat(),
+                    "from_local": clinic.local(appointment.starts_at), "to_local": clinic.local(chosen),
+                })
+        return redirect("portal:reschedule", uuid=appointment.uuid)
     return _slot_page(request, offer_or_reason=offer, moving=appointment, kind=appointment.kind)

@@ -35,6 +35,7 @@ from ..services.portal import (
     next_check_in,
 )
 from ..services.reminders import appointment_from_link
+from . import chart as portal_chart
 from .forms import PortalPHQ9Form, PreferencesForm
 
 # --- Home ------------------------------------------------------------------------------------
@@ -70,16 +71,25 @@ def home(request):
     clinic = patient.home_clinic
     upcoming, past = selectors.patient_appointments(patient, now=timezone.now(), limit=10)
     plan = patient.maintenance_plans.live().first()
-    courses = list(patient.courses.select_related("protocol").order_by("-start_date"))
-    chart = selectors.patient_outcomes(patient, courses)
+    courses = list(patient.courses.order_by("start_date"))
+    assessments = list(patient.assessments.order_by("taken_at"))
+    chart = legend = None
+    if assessments:
+        halfway = portal_chart.halfway_lines(courses, assessments, clinic.time_zone)
+        chart = portal_chart.phq9_chart(
+            scores=[(clinic.local(a.taken_at).date(), a.total) for a in assessments],
+            halfway=halfway, until=clinic.today(),
+        )
+        legend = portal_chart.legend(bool(halfway))
     return render(request, "portal/home.html", {
         "patient": patient,
         "clinic": clinic,
         "upcoming": [(a, a.clinic.local(a.starts_at)) for a in upcoming],
         "past": [(a, a.clinic.local(a.starts_at)) for a in past],
         "plan_words": _plan_in_words(plan, clinic, upcoming, clinic.today()),
-        "phq9_chart": chart["phq9_chart"],
-        "assessments": chart["assessments"],
+        "phq9_chart": chart,
+        "phq9_legend": legend,
+        "assessments": assessments,
     })
 
 
@@ -190,4 +200,6 @@ def reminder_link(request, token):
         "notice_hours": settings.TMS_CANCEL_NOTICE_HOURS,
         "notice": notice,
         "done": request.GET.get("done"),
+        # "Cancel this appointment" asks first (?ask=cancel); only the POST from there cancels.
+        "asking": request.GET.get("ask") if request.method == "GET" else None,
     }, status=409 if notice else 200)

@@ -1,4 +1,4 @@
-"""A patient on a phone: log in, book a maintenance session, cancel it, answer a PHQ-9."""
+"""A patient on a phone: log in, book a maintenance session, cancel it (after saying yes), answer a PHQ-9."""
 
 import datetime
 from pathlib import Path
@@ -82,7 +82,10 @@ def test_a_patient_books_and_cancels_a_session_and_checks_in_on_a_phone(phone, t
     appointment = Appointment.objects.get(patient=patient)
     assert (appointment.booked_via, appointment.kind) == (Appointment.Via.PORTAL, Appointment.Kind.MAINTENANCE)
 
-    phone.get_by_role("button", name="Cancel this appointment").click()
+    phone.get_by_role("link", name="Cancel this appointment").click()
+    expect(phone.get_by_role("heading", name=f"Cancel your appointment on {day_words(chosen_day)} at 09:00?")
+           ).to_be_visible()
+    phone.get_by_role("button", name="Yes, cancel it").click()
     expect(phone.get_by_role("alert")).to_have_text("Your appointment is cancelled. The clinic has been told.")
     expect(phone.get_by_test_id("status")).to_have_text("Cancelled")
     phone.screenshot(path=str(SHOTS / "3-cancelled.png"), full_page=True)

@@ -2,6 +2,7 @@
 rules their plan sets; every refusal says why in plain words and changes nothing."""
 
 import datetime
+import re
 import uuid
 
 import pytest
@@ -550,12 +551,49 @@ def test_a_double_cancel_is_refused_politely(portal, clinic, appointment, desk, 
     assert len(mail.outbox) == 1
 
 
-def test_a_get_on_cancel_changes_nothing(portal, clinic, appointment):
-    with travel(local(clinic, day(4), 12)):
+def test_a_get_on_cancel_asks_to_confirm_and_changes_nothing(
+    portal, clinic, appointment, desk, django_capture_on_commit_callbacks
+):
+    with travel(local(clinic, day(4), 12)), django_capture_on_commit_callbacks(execute=True):
         response = portal.get(reverse("portal:cancel", args=[appointment.uuid]))
-    assert response.status_code == 302
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Cancel your appointment on Wednesday 6 January at 09:00?" in page
+    # "Yes" posts back to the same address; "Keep it" goes back to the appointment's page.
+    form = re.search(r'<form method="post" action="([^"]+)"[^>]*>(.*?)</form>', page.split("<main", 1)[1], re.S)
+    assert form.group(1) == reverse("portal:cancel", args=[appointment.uuid])
+    assert ">Yes, cancel it</button>" in form.group(2)
+    assert f'href="{reverse("portal:appointment", args=[appointment.uuid])}">Keep it</a>' in form.group(2)
     appointment.refresh_from_db()
     assert appointment.status == Appointment.Status.BOOKED
+    assert Reminder.objects.filter(appointment=appointment, status=Reminder.Status.PENDING).count() == 2
+    assert mail.outbox == []
+
+
+def test_the_appointment_page_asks_before_cancelling(portal, clinic, appointment):
+    with travel(local(clinic, day(4), 12)):
+        page = portal.get(reverse("portal:appointment", args=[appointment.uuid])).content.decode()
+    # A link to the question, not a form that cancels on one tap.
+    assert f'href="{reverse("portal:cancel", args=[appointment.uuid])}">Cancel this appointment</a>' in page
+    assert 'method="post"' not in page.split("</header>", 1)[1]
+
+
+def test_the_confirmation_is_not_offered_after_the_cutoff_or_once_cancelled(portal, clinic, appointment):
+    with travel(local(clinic, day(5), 9, 0, 1)):
+        late = portal.get(reverse("portal:cancel", args=[appointment.uuid]), follow=True)
+    assert late.redirect_chain[-1][0] == reverse("portal:appointment", args=[appointment.uuid])
+    assert shown(late)[0].startswith("It is less than 24 hours before this appointment")
+    with travel(local(clinic, day(4), 12)):
+        portal.post(reverse("portal:cancel", args=[appointment.uuid]), follow=True)
+        again = portal.get(reverse("portal:cancel", args=[appointment.uuid]), follow=True)
+    assert shown(again) == ["This appointment cannot be cancelled."]
+    assert "Yes, cancel it" not in again.content.decode()
+
+
+def test_the_cancel_confirmation_has_a_fixed_number_of_queries(portal, clinic, appointment,
+                                                                django_assert_num_queries):
+    with travel(local(clinic, day(4), 12)), django_assert_num_queries(5 + AUDIT_QUERIES):
+        assert portal.get(reverse("portal:cancel", args=[appointment.uuid])).status_code == 200
 
 
 def test_reschedule_lists_times_and_moves_the_appointment(
@@ -566,9 +604,19 @@ def test_reschedule_lists_times_and_moves_the_appointment(
         assert page.status_code == 200
         times = dict(page.context["days"])
         assert local(clinic, day(7), 9) in times[day(7)]
+        # Each time is a link-like GET that asks first: nothing moves until the POST.
+        assert f'<form method="get" action="{reverse("portal:reschedule", args=[appointment.uuid])}">' in (
+            page.content.decode())
         with django_capture_on_commit_callbacks(execute=True):
-            response = portal.post(reverse("portal:reschedule", args=[appointment.uuid]),
-                                   {"slot": local(clinic, day(7), 9).isoformat()}, follow=True)
+            question = portal.get(reverse("portal:reschedule", args=[appointment.uuid]),
+                                  {"slot": local(clinic, day(7), 9).isoformat()})
+        assert [a.pk for a in booked(patient)] == [appointment.pk] and mail.outbox == []
+        assert "Move your appointment to Thursday 7 January at 09:00?" in question.content.decode()
+        assert "It is now booked for Wednesday 6 January at 09:00." in question.content.decode()
+        [slot] = re.findall(r'name="slot" value="([^"]+)"', question.content.decode())
+        with django_capture_on_commit_callbacks(execute=True):
+            response = portal.post(reverse("portal:reschedule", args=[appointment.uuid]), {"slot": slot},
+                                   follow=True)
     assert "Moved to Thursday 7 January at 09:00." in shown(response)
     appointment.refresh_from_db()
     assert appointment.status == Appointment.Status.CANCELLED
@@ -578,6 +626,18 @@ def test_reschedule_lists_times_and_moves_the_appointment(
     assert response.redirect_chain[-1][0] == reverse("portal:appointment", args=[new.uuid])
     [message] = mail.outbox
     assert "MRN-ADA" in message.body and "Thursday 7 January 2027 at 09:00" in message.body
+
+
+@pytest.mark.parametrize("slot", ["2027-01-05T09:00:00-05:00", "2027-01-19T09:00:00-05:00", "soon",
+                                  "2027-01-07T09:07:00-05:00", "2027-01-07T09:00:00"])
+def test_asking_to_move_to_a_time_not_offered_shows_the_list_again(portal, clinic, appointment, patient, slot):
+    with travel(local(clinic, day(4), 12)):
+        response = portal.get(reverse("portal:reschedule", args=[appointment.uuid]), {"slot": slot}, follow=True)
+    assert response.status_code == 200
+    assert response.redirect_chain[-1][0] == reverse("portal:reschedule", args=[appointment.uuid])
+    assert shown(response) == ["Sorry, that time is not free any more. Please choose one of the times listed."]
+    assert "Yes, move it" not in response.content.decode()
+    assert [a.pk for a in booked(patient)] == [appointment.pk]
 
 
 def test_reschedule_after_the_cutoff_is_refused(portal, clinic, appointment, patient):

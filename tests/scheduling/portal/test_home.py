@@ -2,6 +2,7 @@
 sessions and the PHQ-9 chart, in a fixed number of queries."""
 
 import datetime
+import re
 
 import pytest
 import time_machine
@@ -15,6 +16,7 @@ from tests.factories import (
     AssessmentFactory,
     MaintenancePhaseFactory,
     MaintenancePlanFactory,
+    TreatmentCourseFactory,
     UserFactory,
 )
 
@@ -89,7 +91,8 @@ def test_appointments_in_the_clinics_time_and_past_sessions(client, me, chair):
     AppointmentFactory(patient=me, chair=chair, status=Appointment.Status.COMPLETED,
                        starts_at=datetime.datetime(2027, 2, 1, 15, 0, tzinfo=UTC))
     page = home(client, me)
-    assert "Monday 15 March</strong> at 09:00" in page
+    assert (f'href="{reverse("portal:appointment", args=[upcoming.uuid])}" data-testid="open-appointment">'
+            "Monday 15 March at 09:00</a>") in page
     assert "Tuesday 16 March" not in page  # cancelled: not among the next appointments
     assert reverse("portal:appointment-ics", args=[upcoming.uuid]) in page
     assert "1 February 2027, 10:00 · Acute session · Completed" in page
@@ -101,6 +104,41 @@ def test_the_phq9_chart_is_shown(client, me):
     page = home(client, me)
     assert "<svg" in page and 'id="phq9-scores"' in page
     assert "No PHQ-9 yet." not in page
+
+
+# The PHQ-9 bands as ../shared/CLINICAL.md gives them (Kroenke 2001), written out independently.
+CLINICAL_BANDS = ["0–4: minimal — below 5 is remission-level", "5–9: mild", "10–14: moderate",
+                  "15–19: moderately severe", "20–27: severe"]
+
+
+def test_the_chart_speaks_the_patients_words_in_readable_text(client, me):
+    TreatmentCourseFactory(patient=me, start_date=datetime.date(2027, 2, 1))
+    AssessmentFactory(patient=me, taken_at=datetime.datetime(2027, 1, 30, 15, tzinfo=UTC), item_1=3)  # 10
+    AssessmentFactory(patient=me, taken_at=datetime.datetime(2027, 2, 20, 15, tzinfo=UTC), item_2=0)  # 7
+    page = home(client, me)
+    legend = re.search(r'data-testid="phq9-legend">(.*?)</ul>', page, re.S).group(1)
+    assert re.findall(r"<span>([^<]*)</span>", legend) == [
+        "Your score (lower is better)",
+        "Half your score when a treatment course began: a score at or below it means the treatment is working well",
+        *CLINICAL_BANDS,
+    ]
+    for staff_words in ("baseline", "Baseline", "Response", "Remission (", "Session"):
+        assert staff_words not in page
+    svg = re.search(r'<div role="img" aria-labelledby="phq9-caption">(<svg.*?</svg>)', page, re.S).group(1)
+    assert 'id="phq9-halfway-0"' in svg and 'id="phq9-scores"' in svg
+    # No tiny text: every label in the drawing is at least 12 units, and the drawing is at most
+    # 310 units wide, so a 390 px phone (about 358 px of column) shows it at 14 px or more.
+    sizes = [float(size) for size in re.findall(r'font-size="([\d.]+)(?:px)?"', svg)]
+    assert sizes and min(sizes) >= 12, sizes
+    width = float(re.search(r'<svg[^>]* width="([\d.]+)pt"', svg).group(1))
+    assert width <= 310 and min(sizes) * 358 / width >= 14
+
+
+def test_no_halfway_line_or_key_without_a_course(client, me):
+    AssessmentFactory(patient=me, taken_at=NOW - datetime.timedelta(days=5))
+    page = home(client, me)
+    assert "phq9-halfway" not in page and "Half your score" not in page
+    assert "Your score (lower is better)" in page and "5–9: mild" in page
 
 
 def test_the_home_page_has_a_fixed_number_of_queries(client, me, chair, django_assert_max_num_queries):

@@ -79,7 +79,23 @@ def test_the_link_shows_the_clinic_and_the_time_in_the_clinics_zone(client, link
     assert "Riverside TMS" in page
     assert "Wednesday 6 January 2027 at 10:00" in page
     assert "1 Main Street" in page
-    assert 'value="confirm"' in page and 'value="cancel"' in page
+    assert 'value="confirm"' in page
+    # Cancelling asks first: a link to the question, no button that cancels on one tap.
+    assert f'href="{link}?ask=cancel">Cancel this appointment</a>' in page and 'value="cancel"' not in page
+
+
+def test_cancel_asks_to_confirm_and_the_question_changes_nothing(client, link, appointment, clinic):
+    response = get(client, link + "?ask=cancel", local(clinic, 0, 10))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Cancel your appointment on Wednesday 6 January at 10:00?" in page
+    assert '<button class="btn btn-danger" name="action" value="cancel">Yes, cancel it</button>' in page
+    assert f'href="{link}">Keep it</a>' in page
+    appointment.refresh_from_db()
+    assert appointment.status == Appointment.Status.BOOKED
+    # Within the notice period there is nothing to ask: the clinic's phone instead.
+    late = get(client, link + "?ask=cancel", local(clinic, 1, 10, 0, 1)).content.decode()
+    assert "Yes, cancel it" not in late and "+12125550123" in late
 
 
 def test_the_page_names_neither_the_patient_nor_anything_clinical(client, link, appointment, clinic):
@@ -122,7 +138,7 @@ def test_cancelling_more_than_a_day_ahead_cancels_and_disarms_the_reminders(clie
 def test_cancelling_within_a_day_is_refused_with_the_clinics_phone(client, link, appointment, clinic):
     just_inside = local(clinic, 1, 10, 0, 1)
     page = get(client, link, just_inside).content.decode()
-    assert 'value="cancel"' not in page
+    assert 'value="cancel"' not in page and "?ask=cancel" not in page
     assert "+12125550123" in page
     response = post(client, link, just_inside, "cancel")
     assert response.status_code == 409
