@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from patients import portal_chart
 from patients.forms import PHQ9_QUESTION
 from patients.models import Assessment, MaintenancePlan, Patient
 from patients.services import record_assessment
@@ -35,7 +36,6 @@ from ..services.portal import (
     next_check_in,
 )
 from ..services.reminders import appointment_from_link
-from . import chart as portal_chart
 from .forms import PortalPHQ9Form, PreferencesForm
 
 # --- Home ------------------------------------------------------------------------------------

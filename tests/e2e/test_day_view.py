@@ -104,7 +104,9 @@ def test_the_day_at_a_glance_and_booking_beside_it(browser, live_server, day, wi
         page.get_by_role("link", name="Book Chair B at 14:00").click()
         booking = page.locator("#booking")
         expect(booking).to_be_visible()
-        page.wait_for_function("() => document.querySelector('#booking-drawer').matches('.show:not(.showing)')")
+        # The drawer slides in from the right edge: wait until it has come to rest inside the window.
+        page.wait_for_function("""() => { const box = document.querySelector('#booking-drawer').getBoundingClientRect();
+            return box.width > 0 && box.right <= window.innerWidth + 1; }""")
         drawer = page.locator("#booking-drawer").bounding_box()
         viewport = page.viewport_size
         assert drawer["x"] >= 0 and drawer["x"] + drawer["width"] <= viewport["width"] + 1
