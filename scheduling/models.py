@@ -273,6 +273,8 @@ class Appointment(models.Model):
     ends_at = models.DateTimeField(validators=[validate_date_in_range])
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.BOOKED)
     booked_via = models.CharField(max_length=8, choices=Via.choices, default=Via.STAFF)
+    # Booked by the patient in the portal past the plan's grace days: staff see the lapse ended.
+    booked_after_lapse = models.BooleanField(default=False, editable=False)
     booked_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,

@@ -402,6 +402,12 @@ TWILIO_FROM = env("TWILIO_FROM", default="")
 # A maintenance visit can be booked from the portal this many days before it falls due, until
 # the end of its grace days (reckoned in the clinic's zone).
 TMS_PORTAL_BOOK_DAYS_BEFORE = env.int("TMS_PORTAL_BOOK_DAYS_BEFORE", default=7)
+# A maintenance patient past their grace days (lapsed) may still book the next visit in the
+# portal, within this many days from today; staff see it was booked after a lapse. Past
+# TMS_PORTAL_LAPSED_CALL_DAYS overdue they are asked to call: the clinician may want a
+# reintroduction course rather than a maintenance session.
+TMS_PORTAL_LAPSED_BOOK_DAYS = env.int("TMS_PORTAL_LAPSED_BOOK_DAYS", default=14)
+TMS_PORTAL_LAPSED_CALL_DAYS = env.int("TMS_PORTAL_LAPSED_CALL_DAYS", default=60)
 # Patients book at least this many hours ahead; the front desk takes anything sooner.
 TMS_PORTAL_MIN_NOTICE_HOURS = env.int("TMS_PORTAL_MIN_NOTICE_HOURS", default=24)
 # How many live future appointments a patient may hold when booking from the portal.

@@ -58,8 +58,12 @@ def _plan_in_words(plan, clinic, upcoming, today):
     opens = due - datetime.timedelta(days=settings.TMS_PORTAL_BOOK_DAYS_BEFORE)
     closes = due + datetime.timedelta(days=plan.grace_days)
     if today > closes:
-        return (f"Your maintenance session was due on {due:%-d %B}. Please call the clinic to book it "
-                "as soon as you can.")
+        if (today - due).days > settings.TMS_PORTAL_LAPSED_CALL_DAYS:
+            return (f"Your maintenance session was due on {due:%-d %B}. As it has been a while, please call the "
+                    "clinic: your clinician may want to see you before you book.")
+        last = today + datetime.timedelta(days=settings.TMS_PORTAL_LAPSED_BOOK_DAYS)
+        return (f"Your maintenance session was due on {due:%-d %B}. Book it as soon as you can — "
+                f"between today and {last:%-d %B}.")
     return (f"Your next maintenance session is due around {due:%-d %B} — "
             f"book between {opens:%-d %B} and {closes:%-d %B}.")
 

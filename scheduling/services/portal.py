@@ -25,7 +25,7 @@ from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from patients.models import Assessment, MaintenancePlan, Patient, TreatmentCourse
+from patients.models import Assessment, MaintenancePlan, Patient, PatientFlag, TreatmentCourse
 from tmsclinic.inputs import one_line
 from tmsclinic.links import absolute_url
 from tmsclinic.roles import FRONT_DESK, role_members
@@ -40,7 +40,7 @@ from .booking import (
     open_slots,
     reschedule_appointment,
 )
-from .calendar import after, long_day, long_when, midnight
+from .calendar import after, long_day, long_when, midnight, short_when
 from .plans import completed_visit_days
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,7 @@ class Offer:
     several_a_day: bool
     plan: MaintenancePlan | None = None
     course: TreatmentCourse | None = None
+    after_lapse: bool = False  # a maintenance visit booked past its grace days
 
     @property
     def duration(self):
@@ -108,17 +109,24 @@ def maintenance_offer(patient, now=None):
     first_day = booking_opens_on(plan)
     last_day = plan.next_due_on + datetime.timedelta(days=plan.grace_days)
     opens, closes = midnight(clinic, first_day), midnight(clinic, last_day + datetime.timedelta(days=1))
-    if now >= closes:
-        raise Refusal(
-            f"Your maintenance session was due on {long_day(plan.next_due_on)}. To book it now, {please_call(clinic)}."
-        )
+    after_lapse = now >= closes
+    if after_lapse:
+        today = timezone.localtime(now, clinic.tz).date()
+        if (today - plan.next_due_on).days > settings.TMS_PORTAL_LAPSED_CALL_DAYS:
+            raise Refusal(
+                f"Your maintenance session was due on {long_day(plan.next_due_on)}. As it has been a while, "
+                f"{please_call(clinic)}: your clinician may want to see you before you book."
+            )
+        # Lapsed, not for long: the next visit may be booked from today, within a short window.
+        opens = midnight(clinic, today)
+        closes = midnight(clinic, today + datetime.timedelta(days=settings.TMS_PORTAL_LAPSED_BOOK_DAYS + 1))
     phases = list(plan.phases.all())
     completed_visits, _ = plan.visits_from_sessions(completed_visit_days(plan, clinic), phases)
     phase = plan.phase_for_visit(completed_visits, phases)
     cluster = phase is not None and phase.sessions_per_visit > 1
     return Offer(
         kind=Appointment.Kind.MAINTENANCE, protocol=plan.protocol, clinic=clinic, opens=opens, closes=closes,
-        several_a_day=cluster or plan.protocol.sessions_per_day > 1, plan=plan,
+        several_a_day=cluster or plan.protocol.sessions_per_day > 1, plan=plan, after_lapse=after_lapse,
     )
 
 
@@ -251,10 +259,25 @@ def book_slot(*, patient, kind, starts_at, user, now=None):
         offer = offer_for(patient, kind, now)
         if reason := _refusal(offer, starts_at, upcoming_for(patient, now), now):
             raise Refusal(reason)
-        return _place(offer, starts_at, lambda chair: book_appointment(
+        appointment = _place(offer, starts_at, lambda chair: book_appointment(
             patient=patient, chair=chair, starts_at=starts_at, kind=offer.kind, booked_by=user,
             course=offer.course, plan=offer.plan, via=Appointment.Via.PORTAL,
         ))
+        if offer.after_lapse:
+            _mark_booked_after_lapse(appointment)
+        return appointment
+
+
+def _mark_booked_after_lapse(appointment):
+    """Staff are told a lapsed patient came back by themselves: the appointment says so, and so
+    does the open overdue flag the worklist shows."""
+    appointment.booked_after_lapse = True
+    appointment.save(update_fields=["booked_after_lapse"])
+    note = f"Booked in the portal after a lapse, for {short_when(appointment.clinic, appointment.starts_at)}."
+    for flag in PatientFlag.objects.filter(patient=appointment.patient_id, plan=appointment.plan_id,
+                                           kind=PatientFlag.Kind.OVERDUE_MAINTENANCE, resolved_at=None):
+        flag.detail = f"{flag.detail} {note}".strip()
+        flag.save(update_fields=["detail"])
 
 
 def may_change(appointment, now):

@@ -10,7 +10,7 @@ import time_machine
 from django.core import mail
 from django.urls import reverse
 
-from patients.models import TreatmentCourse
+from patients.models import PatientFlag, TreatmentCourse
 from scheduling.models import Appointment, Reminder
 from scheduling.services import book_appointment
 from scheduling.services.plans import refresh_plan
@@ -23,6 +23,7 @@ from tests.factories import (
     MaintenancePlanFactory,
     OpeningHoursFactory,
     PatientFactory,
+    PatientFlagFactory,
     ProtocolFactory,
     TreatmentCourseFactory,
     UserFactory,
@@ -253,15 +254,11 @@ def test_window_ends_at_midnight_in_the_clinics_zone(portal, clinic, plan):
     # 23:59 in New York on the last day of grace is already the 19th in UTC: still in grace.
     with travel(local(clinic, day(18), 23, 59)):
         response = portal.get(reverse("portal:book"))
-        assert response.context["offer"] is not None
+        assert not response.context["offer"].after_lapse
+    # At midnight the plan has lapsed: the next visit is booked from today (the tests at the end).
     with travel(local(clinic, day(19), 0)):
         response = portal.get(reverse("portal:book"))
-    assert response.context["offer"] is None
-    assert response.context["reason"] == (
-        "Your maintenance session was due on Monday 11 January. To book it now, please call the clinic on "
-        "+12125550123."
-    )
-    assert "Your maintenance session was due on Monday 11 January" in response.content.decode()
+    assert response.context["offer"].after_lapse
 
 
 def test_the_window_opening_is_a_setting(portal, clinic, plan, patient, settings):
@@ -726,3 +723,67 @@ def test_a_discharged_patient_cannot_book(portal, clinic, plan, patient):
         response = portal.post(reverse("portal:book-slot"), {"slot": local(clinic, day(6), 9).isoformat()})
         assert response.status_code == 404
     assert booked(patient) == []
+
+
+# --- Issue 14, part 2: booking after a lapse -------------------------------------------------
+# Past the grace days a maintenance patient books the next visit from today, within
+# TMS_PORTAL_LAPSED_BOOK_DAYS, and staff see it was booked after a lapse; past
+# TMS_PORTAL_LAPSED_CALL_DAYS overdue the patient is asked to call instead.
+
+
+def test_a_lapsed_patient_books_from_today_and_staff_see_the_lapse(portal, clinic, plan, patient, client):
+    flag = PatientFlagFactory(patient=patient, plan=plan, kind=PatientFlag.Kind.OVERDUE_MAINTENANCE,
+                              detail="Due 11 Jan, 8 days overdue.")
+    with travel(local(clinic, day(19), 9)):  # 8 days after the due date, the day after grace
+        offer = portal.get(reverse("portal:book")).context["offer"]
+        assert offer.after_lapse
+        # From today to 14 days on, in the clinic's calendar.
+        assert (clinic.local(offer.opens).date(), clinic.local(offer.closes).date()) == (
+            day(19), day(19) + datetime.timedelta(days=15))
+        response = post_slot(portal, local(clinic, day(20), 10))
+    [visit] = booked(patient)
+    assert (visit.starts_at, visit.plan, visit.booked_via, visit.booked_after_lapse) == (
+        local(clinic, day(20), 10), plan, Appointment.Via.PORTAL, True)
+    assert response.status_code == 200 and not any("call" in text for text in shown(response))
+    flag.refresh_from_db()
+    assert flag.detail == "Due 11 Jan, 8 days overdue. Booked in the portal after a lapse, for Wed 20 Jan, 10:00."
+    client.force_login(staff_user(role="Front desk", username="desk"))
+    page = client.get(reverse("staff:appointment", args=[visit.uuid])).content.decode()
+    assert 'data-testid="after-lapse">booked after a lapse<' in page
+
+
+def test_a_visit_within_the_grace_days_is_not_after_a_lapse(portal, clinic, plan, patient):
+    with travel(local(clinic, day(12), 9)):
+        post_slot(portal, local(clinic, day(13), 10))
+    [visit] = booked(patient)
+    assert not visit.booked_after_lapse
+
+
+def test_a_time_beyond_the_lapsed_window_is_refused(portal, clinic, plan, patient, settings):
+    settings.TMS_PORTAL_LAPSED_BOOK_DAYS = 3
+    with travel(local(clinic, day(19), 9)):
+        response = post_slot(portal, local(clinic, day(23), 10))  # today + 4
+    assert booked(patient) == []
+    assert "between Tuesday 19 January and Friday 22 January" in shown(response)[0]
+
+
+@pytest.mark.parametrize(("call_days", "overdue_on", "asked_to_call"), [
+    (60, day(19), False), (60, DUE + datetime.timedelta(days=60), False), (60, DUE + datetime.timedelta(days=61), True),
+    (5, day(19), True),
+])
+def test_long_overdue_patients_are_asked_to_call(portal, clinic, plan, patient, settings, call_days, overdue_on,
+                                                 asked_to_call):
+    settings.TMS_PORTAL_LAPSED_CALL_DAYS = call_days
+    with travel(local(clinic, overdue_on, 9)):
+        response = portal.get(reverse("portal:book"))
+        home = portal.get(reverse("portal:home")).content.decode()
+    if asked_to_call:
+        assert response.context["offer"] is None
+        assert response.context["reason"] == (
+            "Your maintenance session was due on Monday 11 January. As it has been a while, please call the clinic "
+            "on +12125550123: your clinician may want to see you before you book.")
+        assert "As it has been a while, please call the clinic: your clinician may want to see you" in home
+    else:
+        assert response.context["offer"].after_lapse
+        last = overdue_on + datetime.timedelta(days=14)
+        assert f"Book it as soon as you can — between today and {last.day} {last:%B}." in home

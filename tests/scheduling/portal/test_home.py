@@ -64,9 +64,15 @@ def test_the_window_follows_the_setting(client, me, settings):
     assert "book between 9 March and 14 March" in home(client, me)
 
 
-def test_an_overdue_visit_asks_the_patient_to_call(client, me):
-    plan_due(me, datetime.date(2027, 2, 10), grace=7)
-    assert "Your maintenance session was due on 10 February. Please call the clinic" in home(client, me)
+def test_an_overdue_visit_is_booked_from_today(client, me):
+    plan_due(me, datetime.date(2027, 2, 10), grace=7)  # 19 days overdue on 1 March
+    assert ("Your maintenance session was due on 10 February. Book it as soon as you can — between today and "
+            "15 March.") in home(client, me)
+
+
+def test_a_long_overdue_visit_asks_the_patient_to_call(client, me):
+    plan_due(me, datetime.date(2026, 12, 20), grace=7)  # 71 days overdue on 1 March
+    assert "Your maintenance session was due on 20 December. As it has been a while, please call" in home(client, me)
 
 
 def test_a_paused_plan_says_until_when(client, me):
