@@ -62,8 +62,9 @@ def find_open_slots(*, clinic, protocol, start, end, chair=None):
     return open_slots(clinic=clinic, duration=duration, start=start, end=end, chairs=chairs)
 
 
-def open_slots(*, clinic, duration, start, end, chairs):
-    """``find_open_slots`` for a given chair time and list of chairs."""
+def open_slots(*, clinic, duration, start, end, chairs, ignoring=None):
+    """``find_open_slots`` for a given chair time and list of chairs; ``ignoring`` is the pk of
+    an appointment that does not count as busy (the one being moved)."""
     step = datetime.timedelta(minutes=settings.TMS_SLOT_STEP_MINUTES)
     start = max(start, timezone.now())
     chairs = [c for c in chairs if c.active and c.clinic_id == clinic.pk]
@@ -75,6 +76,7 @@ def open_slots(*, clinic, duration, start, end, chairs):
         Appointment.objects.live()
         .filter(clinic=clinic, chair__in=[c.pk for c in chairs])
         .between(start, end)
+        .exclude(pk=ignoring)
         .order_by("starts_at")
         .values_list("chair_id", "starts_at", "ends_at")
     )

@@ -24,9 +24,10 @@ def free_slots(*, clinic, duration, patient=None, from_day=None, moving=None, ch
     ``from_day`` (the clinic's calendar; today by default) for ``days`` days: one slot per start
     time (the chair of the appointment being moved first, else the chair with the lowest name),
     at most ``per_day`` on one day and ``limit`` in all. A time at which the patient is booked
-    anywhere else is left out; ``moving`` (the appointment being moved) is not offered its own
-    time. Five queries whatever the range: chairs, hours, closures, the chairs' appointments and
-    the patient's."""
+    anywhere else is left out; ``moving`` (the appointment being moved) does not hold its own
+    chair, so it may move a quarter of an hour on it, but is not offered its own time. Five
+    queries whatever the range: chairs, hours, closures, the chairs' appointments and the
+    patient's."""
     today = clinic.today()
     from_day = max(from_day or today, today)
     start, end = midnight(clinic, from_day), midnight(clinic, from_day + datetime.timedelta(days=days))
@@ -41,7 +42,8 @@ def free_slots(*, clinic, duration, patient=None, from_day=None, moving=None, ch
         busy = list(theirs.values_list("starts_at", "ends_at"))
     chosen, seen, on_day = [], set(), Counter()
     rank = {chair.pk: n for n, chair in enumerate(chairs)}
-    slots = open_slots(clinic=clinic, duration=duration, start=start, end=end, chairs=chairs)
+    slots = open_slots(clinic=clinic, duration=duration, start=start, end=end, chairs=chairs,
+                       ignoring=moving.pk if moving is not None else None)
     for slot in sorted(slots, key=lambda s: (s.starts_at, rank[s.chair.pk])):
         day = clinic.local(slot.starts_at).date()
         if slot.starts_at in seen or on_day[day] >= per_day:

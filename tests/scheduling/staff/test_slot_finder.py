@@ -110,10 +110,10 @@ def test_moving_leaves_out_the_appointments_own_time_and_prefers_its_chair(short
                                 ends_at=at(short_days, TODAY, 9, 45))
     slots = services.free_slots(clinic=short_days, duration=datetime.timedelta(minutes=45), patient=patient,
                                 moving=moving, per_day=20, days=1)
-    # Its own booking does not block the patient (09:00 on Chair A is offered); its own time is
-    # not; from 09:45, when its chair is free, Chair B comes first.
+    # Its own booking holds neither the patient nor its chair: from 09:15 its own chair comes
+    # first; its own time (09:00 on Chair B) is not offered, 09:00 on Chair A is.
     starts = [(s.chair.name, short_days.local(s.starts_at).strftime("%H:%M")) for s in slots]
-    assert starts[:4] == [("Chair A", "09:00"), ("Chair A", "09:15"), ("Chair A", "09:30"), ("Chair B", "09:45")]
+    assert starts[:4] == [("Chair A", "09:00"), ("Chair B", "09:15"), ("Chair B", "09:30"), ("Chair B", "09:45")]
     assert chair_a.pk != chair_b.pk
 
 
