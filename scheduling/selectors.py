@@ -17,6 +17,7 @@ from .services import find_open_slots, motor_threshold
 from .services.calendar import day_bounds, midnight, today_in
 from .services.courses import authorisation_status
 from .services.plans import latest_completed_acute
+from .services.slots import without_patients_bookings
 
 SUGGEST_WITHIN = datetime.timedelta(days=21)
 WEEK = datetime.timedelta(days=7)
@@ -340,23 +341,21 @@ def _minutes_apart(a, b):
     return abs((a.hour * 60 + a.minute) - (b.hour * 60 + b.minute))
 
 
-def suggested_slot(plan):
+def suggested_slot(plan, usual):
     """A free slot for the plan's protocol at the patient's home clinic, at a time the patient
     is not already booked, no sooner than ``TMS_SUGGEST_LEAD_MINUTES`` from now nor before the
     due date, within ``SUGGEST_WITHIN``: on the first of the patient's usual weekday that has a
-    free chair, as near their usual time as can be (``usual_time``); else the first free slot."""
+    free chair, as near their usual time as can be (``usual``, from ``usual_time``, read once by
+    the caller, which shows it too); else the first free slot."""
     clinic = plan.patient.home_clinic
     start = timezone.now() + datetime.timedelta(minutes=settings.TMS_SUGGEST_LEAD_MINUTES)
     if plan.next_due_on is not None:
         start = max(start, midnight(clinic, plan.next_due_on))
     end = start + SUGGEST_WITHIN
-    busy = list(Appointment.objects.live().filter(patient=plan.patient).between(start, end)
-                .values_list("starts_at", "ends_at"))
-    slots = [slot for slot in find_open_slots(clinic=clinic, protocol=plan.protocol, start=start, end=end)
-             if not any(a < slot.ends_at and slot.starts_at < b for a, b in busy)]
+    slots = without_patients_bookings(find_open_slots(clinic=clinic, protocol=plan.protocol, start=start, end=end),
+                                      plan.patient, start, end)
     if not slots:
         return None
-    usual = usual_time(plan.patient, clinic)
     if usual is not None:
         weekday, at = usual
         on_weekday = [(clinic.local(slot.starts_at), slot) for slot in slots]

@@ -111,7 +111,7 @@ def maintenance_offer(patient, now=None):
     opens, closes = midnight(clinic, first_day), midnight(clinic, last_day + datetime.timedelta(days=1))
     after_lapse = now >= closes
     if after_lapse:
-        today = timezone.localtime(now, clinic.tz).date()
+        today = clinic.local(now).date()
         if (today - plan.next_due_on).days > settings.TMS_PORTAL_LAPSED_CALL_DAYS:
             raise Refusal(
                 f"Your maintenance session was due on {long_day(plan.next_due_on)}. As it has been a while, "

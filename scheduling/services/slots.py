@@ -4,7 +4,7 @@ for booking and for moving an appointment; and what a new booking is likely to b
 import datetime
 from collections import Counter
 
-from patients.models import MaintenancePlan, TreatmentCourse
+from patients.models import TreatmentCourse
 
 from ..models import Appointment, Chair
 from .booking import chair_minutes, open_slots
@@ -34,23 +34,17 @@ def free_slots(*, clinic, duration, patient=None, from_day=None, moving=None, ch
     chairs = list(chairs if chairs is not None else Chair.objects.filter(clinic=clinic, active=True))
     preferred = moving.chair_id if moving is not None else None
     chairs.sort(key=lambda chair: (chair.pk != preferred, chair.name, chair.pk))
-    busy = []
-    if patient is not None:
-        theirs = Appointment.objects.live().filter(patient=patient).between(start, end)
-        if moving is not None:
-            theirs = theirs.exclude(pk=moving.pk)
-        busy = list(theirs.values_list("starts_at", "ends_at"))
     chosen, seen, on_day = [], set(), Counter()
     rank = {chair.pk: n for n, chair in enumerate(chairs)}
     slots = open_slots(clinic=clinic, duration=duration, start=start, end=end, chairs=chairs,
                        ignoring=moving.pk if moving is not None else None)
+    if patient is not None:
+        slots = without_patients_bookings(slots, patient, start, end, moving=moving)
     for slot in sorted(slots, key=lambda s: (s.starts_at, rank[s.chair.pk])):
         day = clinic.local(slot.starts_at).date()
         if slot.starts_at in seen or on_day[day] >= per_day:
             continue
         if moving is not None and slot.starts_at == moving.starts_at and slot.chair.pk == moving.chair_id:
-            continue
-        if any(starts < slot.ends_at and slot.starts_at < ends for starts, ends in busy):
             continue
         seen.add(slot.starts_at)
         on_day[day] += 1
@@ -60,17 +54,27 @@ def free_slots(*, clinic, duration, patient=None, from_day=None, moving=None, ch
     return chosen
 
 
+def without_patients_bookings(slots, patient, start, end, *, moving=None):
+    """``slots`` less those at a time the patient is booked anywhere between ``start`` and
+    ``end`` (one query); ``moving``, the appointment being moved, does not count."""
+    theirs = Appointment.objects.live().filter(patient=patient).between(start, end)
+    if moving is not None:
+        theirs = theirs.exclude(pk=moving.pk)
+    busy = list(theirs.values_list("starts_at", "ends_at"))
+    return [slot for slot in slots if not any(starts < slot.ends_at and slot.starts_at < ends for starts, ends in busy)]
+
+
 def likely_kind(patient):
     """The kind of appointment a new booking for ``patient`` most likely is: a session of their
     active course (acute or reintroduction), else a maintenance session of their active plan,
     else a consultation."""
     if patient is None:
         return Appointment.Kind.CONSULT
-    course = patient.courses.filter(status=TreatmentCourse.Status.ACTIVE).order_by("-start_date").first()
+    course = active_course_for(patient, Appointment.Kind.ACUTE)
     if course is not None:
         reintroduction = course.kind == TreatmentCourse.Kind.REINTRODUCTION
         return Appointment.Kind.REINTRODUCTION if reintroduction else Appointment.Kind.ACUTE
-    if MaintenancePlan.objects.active().filter(patient=patient).exists():
+    if active_plan_for(patient, Appointment.Kind.MAINTENANCE) is not None:
         return Appointment.Kind.MAINTENANCE
     return Appointment.Kind.CONSULT
 

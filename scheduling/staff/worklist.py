@@ -129,12 +129,12 @@ def book_next(request, pk):
         else:
             for errors in form.errors.values():
                 messages.error(request, " ".join(errors))
-    slot = selectors.suggested_slot(plan)
+    usual = selectors.usual_time(patient, clinic)
+    slot = selectors.suggested_slot(plan, usual)
     if slot is None:
         messages.warning(request, f"No chair is free for {patient.full_name} at {clinic.name} "
                                   f"in the {selectors.SUGGEST_WITHIN.days} days from the due date.")
         return redirect(_back(request))
-    usual = selectors.usual_time(patient, clinic)
     return render(request, "staff/attention_book.html", {
         "flag": flag,
         "patient": patient,
