@@ -9,8 +9,12 @@ document.addEventListener("change", (event) => {
   for (const name of ["clinic", "chair", "starts_at"]) {
     if (form.elements[name] && form.elements[name].value) values[name] = form.elements[name].value;
   }
+  // Busy until the form for this patient replaces it: sent before then, it would book the kind
+  // chosen for nobody (a consultation).
+  const booking = document.getElementById("booking");
+  booking.setAttribute("aria-busy", "true");
   htmx.ajax("GET", form.dataset.refreshUrl, { target: "#booking", swap: "outerHTML", values }).then(() => {
     const next = document.querySelector("#booking #id_kind");
     if (next) next.focus();
-  });
+  }, () => booking.removeAttribute("aria-busy"));
 });

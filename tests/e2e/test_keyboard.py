@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 
 from scheduling.models import Appointment, SessionRecord
 from tests import factories
+from tests.e2e.browser import booking_redrawn
 from tests.e2e.test_accessibility import sign_in
 from tests.tmsclinic.test_url_map import routes, url_for
 from tmsclinic import roles
@@ -144,6 +145,7 @@ def test_book_check_in_and_complete_a_session_with_the_keyboard_alone(page, tran
     page.keyboard.press("ArrowDown")  # the picker is a combobox: arrows highlight, Enter chooses
     expect(result).to_have_attribute("aria-selected", "true")
     page.keyboard.press("Enter")
+    booking_redrawn(page)
     expect(booking.get_by_label("Patient")).to_have_value("Ada Lovelace (MRN-ADA)")
     tab_to(page, "Book")
     with page.expect_navigation():

@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 
 from scheduling.models import Appointment
 from tests import factories
-from tests.e2e.browser import htmx_settled
+from tests.e2e.browser import booking_redrawn, htmx_settled
 from tests.e2e.test_accessibility import blocking_violations, sign_in
 from tests.e2e.test_keyboard import tab_to
 from tmsclinic import roles
@@ -139,7 +139,7 @@ def test_the_booking_picker_is_a_combobox_used_with_the_keyboard_alone(page, liv
     page.keyboard.press("ArrowDown")
     page.keyboard.press("Enter")  # chooses Elena; the booking form is not sent
     expect(booking.get_by_label("Patient")).to_have_value("Elena Okoro (RV-1001)")
-    htmx_settled(page)
+    booking_redrawn(page)
     assert not Appointment.objects.exists()
     expect(booking.locator("input[name=patient]")).to_have_value(str(riverside["elena"].pk))
     page.screenshot(path=SHOTS / "picker-chosen-1366.png")
