@@ -69,6 +69,7 @@ class PatientAdmin(WalledAdmin, DeletedBySuperusersOnly, admin.ModelAdmin):
                     "preferred_channel",
                     ("email_consent", "email_consent_at"),
                     ("sms_consent", "sms_consent_at"),
+                    "outreach_opt_out_at",
                 )
             },
         ),

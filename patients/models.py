@@ -89,6 +89,12 @@ class Patient(models.Model):
     email_consent_at = models.DateTimeField(null=True, blank=True, validators=[validate_date_in_range])
     sms_consent = models.BooleanField(default=False)
     sms_consent_at = models.DateTimeField(null=True, blank=True, validators=[validate_date_in_range])
+    # The patient asked for no more "we miss you" messages (a link in one, or STOP by SMS):
+    # outreach cadences and offers stop; appointment reminders still go by consent.
+    outreach_opt_out_at = models.DateTimeField(
+        null=True, blank=True, validators=[validate_date_in_range],
+        help_text="When the patient asked for no more outreach messages; empty to allow them again",
+    )
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -768,6 +774,7 @@ class OutreachAttempt(models.Model):
         NO_ANSWER = "no_answer", "No answer"
         WRONG_NUMBER = "wrong_number", "Wrong number or address"
         SENT = "sent", "Message sent"
+        CALLBACK = "callback", "Asked to be called back"
 
     flag = models.ForeignKey(PatientFlag, on_delete=models.CASCADE, related_name="outreach")
     channel = models.CharField(max_length=8, choices=Channel.choices)

@@ -17,27 +17,34 @@ from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
 from patients.admin import PATIENT_SEARCH_FIELDS, DeletedBySuperusersOnly
 from patients.models import MaintenancePhase, MaintenancePlan
-from tmsclinic.admin import LabelledTabularInline, WalledAdmin
+from tmsclinic.admin import LabelledTabularInline, ReadOnlyAdmin, WalledAdmin
 from tmsclinic.inputs import validate_one_line
 from tmsclinic.roles import BOOK, STAFF_ROLES, clinics_of, may
 
 from . import services
 from .models import (
     Appointment,
+    CadenceStep,
     Chair,
     Clinic,
     ClinicMembership,
     Closure,
     JobMark,
     OpeningHours,
+    OutreachCadence,
+    OutreachMessage,
+    OutreachTemplate,
     Reminder,
     SessionRecord,
+    SlotOffer,
+    WaitlistEntry,
 )
 from .services import reminders
 from .services.plans import end_plan, forget_missed_appointments_mark, refresh_plan
@@ -582,3 +589,98 @@ class StaffUserAdmin(UserAdmin):
             home = Clinic.objects.visible_to(request.user).first()
             if home is not None:
                 ClinicMembership.objects.get_or_create(user=obj, clinic=home, defaults={"is_home": True})
+
+
+# --- Bringing patients back: cadences, templates, the outreach ledger, waitlist and offers ----
+
+
+class CadenceStepInline(LabelledTabularInline):
+    model = CadenceStep
+    extra = 0
+    fields = ("day", "action", "template")
+    ordering = ("day",)
+
+
+@admin.register(OutreachCadence)
+class OutreachCadenceAdmin(admin.ModelAdmin):
+    """The ladder a new overdue or missed-appointments flag sets going. Changing it changes what
+    open flags receive from their next step on; a step already sent stays in the ledger."""
+
+    list_display = ("name", "flag_kind", "clinic", "active")
+    list_filter = ("flag_kind", "active")
+    list_select_related = ("clinic",)
+    fields = ("name", "flag_kind", "clinic", "active")
+    inlines = (CadenceStepInline,)
+
+    def get_queryset(self, request):
+        # Every clinic's default cadence, and the cadences of the user's own clinics.
+        queryset = super().get_queryset(request)
+        clinic_ids = clinics_of(request.user)
+        if clinic_ids is None:
+            return queryset
+        return queryset.filter(Q(clinic__isnull=True) | Q(clinic__in=clinic_ids))
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "clinic" and clinics_of(request.user) is not None:
+            kwargs["queryset"] = Clinic.objects.visible_to(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def has_change_permission(self, request, obj=None):
+        # The cadence for every clinic is the chain's: only a superuser changes it.
+        if obj is not None and obj.clinic_id is None and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
+    has_delete_permission = has_change_permission
+
+
+@admin.register(OutreachTemplate)
+class OutreachTemplateAdmin(admin.ModelAdmin):
+    list_display = ("name", "subject", "active")
+    list_filter = ("active",)
+    search_fields = ("name", "subject", "body")
+    fields = ("name", "subject", "body", "active")
+
+
+@admin.register(OutreachMessage)
+class OutreachMessageAdmin(WalledAdmin, ReadOnlyAdmin, admin.ModelAdmin):
+    """The outreach ledger: written by the cadence job and by staff on the worklist, sent by
+    claim; read-only here, like the reminders outbox."""
+
+    clinic_field = "patient__home_clinic"
+    list_display = ("patient", "channel", "step_day", "status", "scheduled_for", "sent_at", "sent_by")
+    list_filter = ("status", "channel")
+    list_select_related = ("patient", "sent_by")
+    search_fields = tuple(f"patient__{field}" for field in PATIENT_SEARCH_FIELDS)
+    ordering = ("-scheduled_for",)
+    fields = readonly_fields = ("patient", "flag", "step", "step_day", "template", "channel", "scheduled_for",
+                                "status", "attempts", "claimed_at", "sent_at", "last_error", "sent_by",
+                                "link_opened_at", "appointment", "created_at")
+
+
+@admin.register(WaitlistEntry)
+class WaitlistEntryAdmin(WalledAdmin, admin.ModelAdmin):
+    clinic_field = "clinic"
+    list_display = ("patient", "clinic", "kind", "status", "created_at")
+    list_filter = ("status", "kind")
+    list_select_related = ("patient", "clinic")
+    search_fields = tuple(f"patient__{field}" for field in PATIENT_SEARCH_FIELDS)
+    autocomplete_fields = ("patient", "earlier_than")
+    readonly_fields = ("created_by", "via", "closed_at")
+    fields = ("patient", "clinic", "kind", "earlier_than", "weekdays", "earliest_time", "latest_time", "from_date",
+              "until_date", "note", "status", "via", "created_by", "created_at", "closed_at")
+
+
+@admin.register(SlotOffer)
+class SlotOfferAdmin(WalledAdmin, ReadOnlyAdmin, admin.ModelAdmin):
+    """Offers are made and answered by the waitlist job and the patients' links: read-only."""
+
+    clinic_field = "clinic"
+    list_display = ("patient", "chair", "starts_at", "status", "sent_at", "expires_at")
+    list_filter = ("status",)
+    list_select_related = ("patient", "chair__clinic")
+    search_fields = tuple(f"patient__{field}" for field in PATIENT_SEARCH_FIELDS)
+    ordering = ("-created_at",)
+    fields = readonly_fields = ("entry", "patient", "clinic", "chair", "starts_at", "ends_at", "channel", "status",
+                                "attempts", "claimed_at", "sent_at", "expires_at", "answered_at", "last_error",
+                                "appointment", "created_at")

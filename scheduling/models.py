@@ -504,3 +504,249 @@ class JobMark(models.Model):
 
     def __str__(self):
         return f"{self.job}: {self.reached:%Y-%m-%d %H:%M} UTC"
+
+
+# --- Bringing lapsed patients back: outreach cadences and the waitlist ------------------------
+
+
+class OutreachTemplate(models.Model):
+    """A message to a patient who has fallen off their schedule, sent by a cadence's step or by
+    staff from the worklist. The body may use {first_name}, {clinic}, {clinic_phone},
+    {due_on} and {link} (the signed self-booking link); nothing clinical."""
+
+    name = models.CharField(max_length=100, unique=True, validators=[validate_one_line])
+    subject = models.CharField(max_length=150, validators=[validate_one_line],
+                               help_text="The e-mail's subject (an SMS has none)")
+    body = models.TextField(max_length=1000, help_text=(
+        "Plain text. May use {first_name}, {clinic}, {clinic_phone}, {due_on} and {link}; an SMS "
+        "should stay under 320 characters with the link."))
+    active = models.BooleanField(default=True, help_text="Offered to staff on the worklist")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class OutreachCadence(models.Model):
+    """The ladder of messages a newly raised flag sets going: steps on days after the flag.
+    One cadence per flag kind for every clinic, and a clinic may have its own."""
+
+    class FlagKind(models.TextChoices):
+        OVERDUE_MAINTENANCE = "overdue_maintenance", "Overdue maintenance"
+        MISSED_APPOINTMENTS = "missed_appointments", "Missed appointments"
+
+    name = models.CharField(max_length=100, validators=[validate_one_line])
+    flag_kind = models.CharField(max_length=24, choices=FlagKind.choices)
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, null=True, blank=True, related_name="cadences",
+                               help_text="Empty: every clinic that has no cadence of its own for this kind")
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["flag_kind", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["flag_kind", "clinic"], condition=Q(clinic__isnull=False),
+                                    name="one_cadence_per_clinic_kind",
+                                    violation_error_message="This clinic already has a cadence for this kind."),
+            models.UniqueConstraint(fields=["flag_kind"], condition=Q(clinic__isnull=True),
+                                    name="one_default_cadence_per_kind",
+                                    violation_error_message="There is already a cadence for every clinic for "
+                                                            "this kind."),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class CadenceStep(models.Model):
+    class Action(models.TextChoices):
+        FIRST_CHANNEL = "first", "Message by the patient's preferred consented channel"
+        OTHER_CHANNEL = "other", "Message by the other consented channel"
+        CALL = "call", "Call task on the worklist"
+
+    cadence = models.ForeignKey(OutreachCadence, on_delete=models.CASCADE, related_name="steps")
+    day = models.PositiveSmallIntegerField(validators=[MaxValueValidator(365)],
+                                           help_text="Days after the flag was raised, on the clinic's calendar")
+    action = models.CharField(max_length=8, choices=Action.choices)
+    template = models.ForeignKey(OutreachTemplate, on_delete=models.PROTECT, null=True, blank=True,
+                                 related_name="steps", help_text="The message (not for a call task)")
+
+    class Meta:
+        ordering = ["cadence", "day"]
+        constraints = [
+            models.UniqueConstraint(fields=["cadence", "day"], name="one_cadence_step_a_day",
+                                    violation_error_message="This cadence already has a step on that day."),
+        ]
+
+    def __str__(self):
+        return f"Day {self.day}: {self.get_action_display()}"
+
+    def clean(self):
+        if self.action == self.Action.CALL and self.template_id:
+            raise ValidationError({"template": "A call task sends no message: leave the template empty."})
+        if self.action != self.Action.CALL and not self.template_id:
+            raise ValidationError({"template": "Choose the message this step sends."})
+
+
+class OutreachMessage(models.Model):
+    """The outreach ledger, like the reminders outbox: one row per cadence step per flag (or one
+    sent by hand from the worklist), sent by a beat task exactly once. A call step's row is the
+    call task the worklist shows."""
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", "E-mail"
+        SMS = "sms", "SMS"
+        CALL = "call", "Call task"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped"
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    flag = models.ForeignKey("patients.PatientFlag", on_delete=models.CASCADE, related_name="messages")
+    patient = models.ForeignKey("patients.Patient", on_delete=models.CASCADE, related_name="outreach_messages")
+    step = models.ForeignKey(CadenceStep, on_delete=models.SET_NULL, null=True, blank=True,
+                             related_name="messages", help_text="Empty: sent by hand from the worklist")
+    # The step's day, kept: the dashboard counts returns per step even after a cadence changes.
+    step_day = models.PositiveSmallIntegerField(null=True, blank=True)
+    template = models.ForeignKey(OutreachTemplate, on_delete=models.SET_NULL, null=True, blank=True,
+                                 related_name="messages")
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    scheduled_for = models.DateTimeField(validators=[validate_date_in_range])
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    claimed_at = models.DateTimeField(null=True, blank=True, validators=[validate_date_in_range])
+    sent_at = models.DateTimeField(null=True, blank=True, validators=[validate_date_in_range])
+    last_error = models.TextField(blank=True, max_length=FREE_TEXT_MAX_LENGTH)
+    sent_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                related_name="+", help_text="Empty: sent by the cadence")
+    # What the patient did with the message's link.
+    link_opened_at = models.DateTimeField(null=True, blank=True, validators=[validate_date_in_range])
+    appointment = models.ForeignKey(Appointment, on_delete=models.SET_NULL, null=True, blank=True,
+                                    related_name="+", help_text="Booked from this message's link")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["scheduled_for"]
+        constraints = [
+            # A step goes out once per flag, whatever the workers do.
+            models.UniqueConstraint(fields=["flag", "step"], condition=Q(step__isnull=False),
+                                    name="outreach_once_per_flag_step"),
+        ]
+        indexes = [
+            models.Index(fields=["scheduled_for"], condition=Q(status="pending"), name="outreach_pending_due"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_channel_display()} for flag {self.flag_id} ({self.get_status_display()})"
+
+
+def validate_weekdays(value):
+    if not all(c in "0123456" for c in value) or len(set(value)) != len(value):
+        raise ValidationError("Weekdays are digits 0 (Monday) to 6 (Sunday), each at most once.")
+
+
+class WaitlistEntry(models.Model):
+    """A patient's wish for a sooner or better time: offered freed chair time when it comes."""
+
+    class Status(models.TextChoices):
+        WAITING = "waiting", "Waiting"
+        BOOKED = "booked", "Booked from an offer"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    patient = models.ForeignKey("patients.Patient", on_delete=models.CASCADE, related_name="waitlist")
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="waitlist")
+    kind = models.CharField(max_length=16, choices=Appointment.Kind.choices, default=Appointment.Kind.MAINTENANCE)
+    earlier_than = models.ForeignKey(Appointment, on_delete=models.SET_NULL, null=True, blank=True,
+                                     related_name="+", help_text="A booked visit the patient would like sooner")
+    weekdays = models.CharField(max_length=7, blank=True, validators=[validate_weekdays],
+                                help_text="Days that suit, 0 = Monday … 6 = Sunday; empty for any day")
+    earliest_time = models.TimeField(null=True, blank=True, help_text="Clinic time; empty for opening")
+    latest_time = models.TimeField(null=True, blank=True, help_text="Latest start, clinic time; empty for closing")
+    from_date = models.DateField(null=True, blank=True, validators=[validate_date_in_range])
+    until_date = models.DateField(null=True, blank=True, validators=[validate_date_in_range])
+    note = models.CharField(max_length=200, blank=True, validators=[validate_one_line])
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.WAITING)
+    via = models.CharField(max_length=8, choices=Appointment.Via.choices, default=Appointment.Via.STAFF)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, validators=[validate_date_in_range])
+    closed_at = models.DateTimeField(null=True, blank=True, validators=[validate_date_in_range])
+
+    class Meta:
+        ordering = ["created_at"]
+        verbose_name_plural = "waitlist entries"
+        constraints = [
+            models.UniqueConstraint(fields=["patient", "clinic"], condition=Q(status="waiting"),
+                                    name="one_waiting_entry_per_patient_clinic",
+                                    violation_error_message="This patient is already on this clinic's waitlist."),
+            models.CheckConstraint(condition=Q(earliest_time__isnull=True) | Q(latest_time__isnull=True)
+                                   | Q(earliest_time__lte=F("latest_time")),
+                                   name="waitlist_times_in_order",
+                                   violation_error_message="The earliest time must come before the latest."),
+            models.CheckConstraint(condition=Q(from_date__isnull=True) | Q(until_date__isnull=True)
+                                   | Q(from_date__lte=F("until_date")),
+                                   name="waitlist_dates_in_order",
+                                   violation_error_message="The first day must come before the last."),
+        ]
+        indexes = [
+            models.Index(fields=["clinic", "created_at"], condition=Q(status="waiting"), name="waitlist_waiting"),
+        ]
+
+    def __str__(self):
+        return f"Waitlist: {self.patient} at {self.clinic}"
+
+
+class SlotOffer(models.Model):
+    """A freed chair time offered to one waitlist entry, held for it for a few minutes: the
+    first of the offered patients to accept books it (``book_appointment`` decides)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "To send"
+        SENDING = "sending", "Sending"
+        OPEN = "open", "Offered, holding"
+        ACCEPTED = "accepted", "Accepted"
+        DECLINED = "declined", "Declined"
+        EXPIRED = "expired", "Hold expired"
+        GONE = "gone", "Taken by someone else"
+        SKIPPED = "skipped", "Not sent"
+        FAILED = "failed", "Failed"
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    entry = models.ForeignKey(WaitlistEntry, on_delete=models.CASCADE, related_name="offers")
+    patient = models.ForeignKey("patients.Patient", on_delete=models.CASCADE, related_name="slot_offers")
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="slot_offers")
+    chair = models.ForeignKey(Chair, on_delete=models.CASCADE, related_name="slot_offers")
+    starts_at = models.DateTimeField(validators=[validate_date_in_range])
+    ends_at = models.DateTimeField(validators=[validate_date_in_range])
+    channel = models.CharField(max_length=8, choices=Reminder.Channel.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    claimed_at = models.DateTimeField(null=True, blank=True, validators=[validate_date_in_range])
+    sent_at = models.DateTimeField(null=True, blank=True, validators=[validate_date_in_range])
+    expires_at = models.DateTimeField(null=True, blank=True, validators=[validate_date_in_range])
+    answered_at = models.DateTimeField(null=True, blank=True, validators=[validate_date_in_range])
+    last_error = models.TextField(blank=True, max_length=FREE_TEXT_MAX_LENGTH)
+    appointment = models.ForeignKey(Appointment, on_delete=models.SET_NULL, null=True, blank=True,
+                                    related_name="+", help_text="The booking the accepted offer made")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["starts_at", "created_at"]
+        constraints = [
+            # One offer of one chair time to one wish, ever.
+            models.UniqueConstraint(fields=["entry", "chair", "starts_at"], name="offer_once_per_entry_slot"),
+            models.CheckConstraint(condition=Q(ends_at__gt=F("starts_at")), name="offer_ends_after_start"),
+        ]
+        indexes = [
+            models.Index(fields=["chair", "starts_at"], name="offer_chair_start"),
+            models.Index(fields=["created_at"], condition=Q(status__in=["pending", "open"]), name="offer_live"),
+        ]
+
+    def __str__(self):
+        return f"Offer of {self.chair} at {self.starts_at:%Y-%m-%d %H:%M} to {self.patient}"

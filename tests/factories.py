@@ -22,8 +22,12 @@ from scheduling.models import (
     ClinicMembership,
     Closure,
     OpeningHours,
+    OutreachMessage,
+    OutreachTemplate,
     Reminder,
     SessionRecord,
+    SlotOffer,
+    WaitlistEntry,
 )
 from tmsclinic import roles
 
@@ -226,6 +230,47 @@ class ReminderFactory(factory.django.DjangoModelFactory):
     kind = Reminder.Kind.DAY_BEFORE
     channel = Reminder.Channel.EMAIL
     scheduled_for = factory.LazyAttribute(lambda r: r.appointment.starts_at - datetime.timedelta(days=1))
+
+
+class OutreachTemplateFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = OutreachTemplate
+
+    name = factory.Sequence(lambda n: f"Template {n}")
+    subject = "Time to book your next visit"
+    body = "Hi {first_name}, it is {clinic}. Book here: {link} or call {clinic_phone}."
+
+
+class OutreachMessageFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = OutreachMessage
+
+    flag = factory.SubFactory(PatientFlagFactory)
+    patient = factory.SelfAttribute("flag.patient")
+    template = factory.SubFactory(OutreachTemplateFactory)
+    channel = OutreachMessage.Channel.EMAIL
+    scheduled_for = factory.LazyFunction(lambda: timezone.now().replace(microsecond=0))
+
+
+class WaitlistEntryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = WaitlistEntry
+
+    patient = factory.SubFactory(PatientFactory)
+    clinic = factory.SelfAttribute("patient.home_clinic")
+
+
+class SlotOfferFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SlotOffer
+
+    entry = factory.SubFactory(WaitlistEntryFactory)
+    patient = factory.SelfAttribute("entry.patient")
+    clinic = factory.SelfAttribute("entry.clinic")
+    chair = factory.SubFactory(ChairFactory, clinic=factory.SelfAttribute("..clinic"))
+    starts_at = factory.LazyFunction(lambda: timezone.now().replace(microsecond=0) + datetime.timedelta(days=1))
+    ends_at = factory.LazyAttribute(lambda o: o.starts_at + datetime.timedelta(minutes=45))
+    channel = Reminder.Channel.EMAIL
 
 
 def one_of_everything(patient, starts_at=datetime.datetime(2026, 12, 9, 15, 0, tzinfo=datetime.UTC)):

@@ -29,14 +29,20 @@ from patients.models import (
 )
 from scheduling.models import (
     Appointment,
+    CadenceStep,
     Chair,
     Clinic,
     ClinicMembership,
     Closure,
     JobMark,
     OpeningHours,
+    OutreachCadence,
+    OutreachMessage,
+    OutreachTemplate,
     Reminder,
     SessionRecord,
+    SlotOffer,
+    WaitlistEntry,
 )
 from tests import factories
 from tests.admin_pages import admin_url
@@ -138,6 +144,16 @@ def build_outreach(count):
     ]
 
 
+def build_cadences(count):
+    cadences = [OutreachCadence.objects.create(name=f"Cadence {n}", flag_kind="overdue_maintenance",
+                                               clinic=factories.ClinicFactory()) for n in range(count)]
+    template = factories.OutreachTemplateFactory()
+    for cadence in cadences:
+        CadenceStep.objects.create(cadence=cadence, day=0, action="first", template=template)
+        CadenceStep.objects.create(cadence=cadence, day=7, action="call")
+    return cadences
+
+
 # How to make `count` rows of each model, each with its own related rows so that a query
 # per row would show.
 BUILDERS = {
@@ -172,6 +188,12 @@ BUILDERS = {
     Reminder: build_reminders,
     PlanTemplate: build_plan_templates,
     OutreachAttempt: build_outreach,
+    OutreachTemplate: lambda count: factories.OutreachTemplateFactory.create_batch(count),
+    OutreachCadence: build_cadences,
+    OutreachMessage: lambda count: factories.OutreachMessageFactory.create_batch(
+        count, sent_by=factories.UserFactory()),
+    WaitlistEntry: lambda count: factories.WaitlistEntryFactory.create_batch(count, created_by=factories.UserFactory()),
+    SlotOffer: lambda count: factories.SlotOfferFactory.create_batch(count),
     JobMark: lambda count: [
         JobMark.objects.create(job=f"job {JobMark.objects.count()}", reached=datetime.datetime(2026, 11, 1, tzinfo=UTC))
         for _ in range(count)
@@ -215,10 +237,12 @@ def assert_queries_do_not_grow(client, url, grow, django_assert_max_num_queries)
 
 def test_every_model_has_an_admin():
     ours = {*apps.get_app_config("patients").get_models(), *apps.get_app_config("scheduling").get_models()}
-    assert {model_admin.model for model_admin in OUR_ADMINS} == ours - {MaintenancePhase, PlanTemplatePhase}
+    inlined = {MaintenancePhase, PlanTemplatePhase, CadenceStep}
+    assert {model_admin.model for model_admin in OUR_ADMINS} == ours - inlined
     # Phases are edited inside their plan.
     assert [inline.model for inline in admin.site._registry[MaintenancePlan].inlines] == [MaintenancePhase]
     assert [inline.model for inline in admin.site._registry[PlanTemplate].inlines] == [PlanTemplatePhase]
+    assert [inline.model for inline in admin.site._registry[OutreachCadence].inlines] == [CadenceStep]
 
 
 @pytest.mark.parametrize("model_admin", OUR_ADMINS, ids=label)
@@ -249,7 +273,8 @@ def test_changelist_queries_do_not_grow_with_rows(model_admin, client, django_as
 # test_session_record_admin.py, test_reminder_admin.py).
 ADDABLE_ADMINS = [
     model_admin for model_admin in OUR_ADMINS
-    if model_admin.model not in {Appointment, SessionRecord, Reminder, JobMark, AuthorisationChange}
+    if model_admin.model not in {Appointment, SessionRecord, Reminder, JobMark, AuthorisationChange,
+                                 OutreachMessage, SlotOffer}
 ]
 
 

@@ -137,7 +137,7 @@ def _request_of(user):
 def role_permissions(transactional_db):
     """The roles' groups and permissions, which come from data migrations and which the flush
     after an earlier transactional test took away: the migrations' own steps put them back."""
-    for name in ("0002_role_groups", "0009_least_privilege"):
+    for name in ("0002_role_groups", "0009_least_privilege", "0015_default_cadences"):
         for operation in importlib.import_module(f"scheduling.migrations.{name}").Migration.operations:
             operation.code(global_apps, None)
 
