@@ -9,7 +9,6 @@ database state at send time: consent, quiet hours, whether the session has begun
 
 import datetime
 import logging
-import smtplib
 import uuid
 from collections import Counter
 
@@ -31,6 +30,7 @@ from tmsclinic.roles import CLINICIAN, role_members
 
 from .. import sms
 from ..models import Appointment, Reminder
+from . import messaging
 
 log = logging.getLogger(__name__)
 
@@ -268,58 +268,10 @@ def _why_not(reminder, now, superseded=()):
     return None
 
 
-TRANSIENT_MAIL_ERRORS = (ConnectionError, TimeoutError, smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError)
-
-
-class _MailDown:
-    """Stands in for a mail connection that could not be opened: every e-mail of the batch
-    fails with the same error, without knocking on the server again."""
-
-    def __init__(self, error):
-        self.error = error
-
-    def send_messages(self, messages):
-        raise self.error
-
-    def close(self):
-        pass
-
-
-def _mail_connection(rows):
-    """One connection for the batch's e-mails, opened here so that a server that is down
-    is found once and every e-mail of the batch is retried later."""
-    connection = get_connection()
-    if any(row.channel == Reminder.Channel.EMAIL for row in rows):
-        try:
-            connection.open()
-        except SoftTimeLimitExceeded:
-            raise
-        except Exception as error:  # classified per e-mail in _deliver
-            return _MailDown(error)
-    return connection
-
-
 def _deliver(reminder, connection, sms_backend):
     subject, text, html = render(reminder)
-    if reminder.channel == Reminder.Channel.SMS:
-        patient = reminder.appointment.patient if reminder.appointment_id else reminder.plan.patient
-        sms_backend.send(str(patient.phone), text)
-        return
     patient = reminder.appointment.patient if reminder.appointment_id else reminder.plan.patient
-    message = EmailMultiAlternatives(subject, text, to=[patient.email], connection=connection)
-    message.attach_alternative(html, "text/html")
-    try:
-        message.send()
-    except TRANSIENT_MAIL_ERRORS as error:
-        raise sms.TransientSendError(str(error)) from error
-    except smtplib.SMTPResponseException as error:
-        # 4xx replies are "try again later"; 5xx are final.
-        retry_later = 400 <= error.smtp_code < 500
-        raise (sms.TransientSendError if retry_later else sms.PermanentSendError)(str(error)) from error
-    except (smtplib.SMTPException, ValueError) as error:  # refused recipients, a malformed address
-        raise sms.PermanentSendError(str(error)) from error
-    except OSError as error:  # the network: a name that did not resolve, a reset connection
-        raise sms.TransientSendError(str(error)) from error
+    messaging.deliver(patient, reminder.channel, subject, text, html, connection, sms_backend)
 
 
 def send_due(now=None):
@@ -340,7 +292,7 @@ def send_due(now=None):
             )
         )
         superseded = _superseded(rows, now)
-        connection = _mail_connection(rows)
+        connection = messaging.mail_connection(rows)
         sms_backend = sms.get_backend()
         try:
             for reminder in rows:

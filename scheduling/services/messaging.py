@@ -1,0 +1,65 @@
+"""Sending one message to a patient by e-mail or SMS, for every outbox that does it (reminders,
+outreach, waitlist offers): one mail connection per batch, and each failure classified as worth
+retrying or not, so each outbox decides what to do with its row."""
+
+import smtplib
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.core.mail import EmailMultiAlternatives, get_connection
+
+from .. import sms
+
+EMAIL, SMS = "email", "sms"
+
+TRANSIENT_MAIL_ERRORS = (ConnectionError, TimeoutError, smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError)
+
+
+class _MailDown:
+    """Stands in for a mail connection that could not be opened: every e-mail of the batch
+    fails with the same error, without knocking on the server again."""
+
+    def __init__(self, error):
+        self.error = error
+
+    def send_messages(self, messages):
+        raise self.error
+
+    def close(self):
+        pass
+
+
+def mail_connection(rows):
+    """One connection for the batch's e-mails (rows with a ``channel``), opened here so that a
+    server that is down is found once and every e-mail of the batch is retried later."""
+    connection = get_connection()
+    if any(row.channel == EMAIL for row in rows):
+        try:
+            connection.open()
+        except SoftTimeLimitExceeded:
+            raise
+        except Exception as error:  # classified per e-mail in deliver
+            return _MailDown(error)
+    return connection
+
+
+def deliver(patient, channel, subject, text, html, connection, sms_backend):
+    """Send one message to the patient by ``channel`` ("email" or "sms"); raises
+    sms.TransientSendError (try again later) or sms.PermanentSendError (never will)."""
+    if channel == SMS:
+        sms_backend.send(str(patient.phone), text)
+        return
+    message = EmailMultiAlternatives(subject, text, to=[patient.email], connection=connection)
+    if html:
+        message.attach_alternative(html, "text/html")
+    try:
+        message.send()
+    except TRANSIENT_MAIL_ERRORS as error:
+        raise sms.TransientSendError(str(error)) from error
+    except smtplib.SMTPResponseException as error:
+        # 4xx replies are "try again later"; 5xx are final.
+        retry_later = 400 <= error.smtp_code < 500
+        raise (sms.TransientSendError if retry_later else sms.PermanentSendError)(str(error)) from error
+    except (smtplib.SMTPException, ValueError) as error:  # refused recipients, a malformed address
+        raise sms.PermanentSendError(str(error)) from error
+    except OSError as error:  # the network: a name that did not resolve, a reset connection
+        raise sms.TransientSendError(str(error)) from error
