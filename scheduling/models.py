@@ -1,5 +1,6 @@
 """When and where: clinics, chairs, hours, appointments and what happened in them."""
 
+import string
 import uuid
 import zoneinfo
 from functools import cached_property
@@ -509,6 +510,22 @@ class JobMark(models.Model):
 # --- Bringing lapsed patients back: outreach cadences and the waitlist ------------------------
 
 
+PLACEHOLDERS = ("first_name", "clinic", "clinic_phone", "due_on", "link")
+
+
+def placeholder_errors(text):
+    """What is wrong with a message template's placeholders, in an admin's words, or []."""
+    try:
+        fields = [field for _, field, _, _ in string.Formatter().parse(text) if field is not None]
+    except ValueError:
+        return ["A brace is not closed. Write {{ or }} for a brace that is not a placeholder."]
+    unknown = sorted({field for field in fields if field not in PLACEHOLDERS})
+    if unknown:
+        return [f"Unknown placeholder{'s' if len(unknown) > 1 else ''} {', '.join('{' + f + '}' for f in unknown)}: "
+                f"use {', '.join('{' + p + '}' for p in PLACEHOLDERS)}."]
+    return []
+
+
 class OutreachTemplate(models.Model):
     """A message to a patient who has fallen off their schedule, sent by a cadence's step or by
     staff from the worklist. The body may use {first_name}, {clinic}, {clinic_phone},
@@ -527,6 +544,11 @@ class OutreachTemplate(models.Model):
 
     def __str__(self):
         return self.name
+
+    def clean(self):
+        errors = {name: placeholder_errors(getattr(self, name)) for name in ("subject", "body")}
+        if errors := {name: found for name, found in errors.items() if found}:
+            raise ValidationError(errors)
 
 
 class OutreachCadence(models.Model):

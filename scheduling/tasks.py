@@ -3,7 +3,7 @@ run catches up and a repeated or concurrent run changes nothing twice."""
 
 from celery import shared_task
 
-from .services import booking, plans, reminders
+from .services import booking, outreach, plans, reminders
 
 RETRY = {"autoretry_for": (Exception,), "retry_backoff": True, "max_retries": 3, "ignore_result": True}
 
@@ -36,3 +36,9 @@ def mark_no_shows():
 def send_staff_digest():
     """Daily: each clinician hears of the flags raised since the last digest."""
     return reminders.staff_digest()
+
+
+@shared_task(**RETRY)
+def run_outreach():
+    """Every minute: arm the outreach cadences' due steps and send what is due."""
+    return outreach.run()

@@ -189,6 +189,7 @@ CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "tmsclinic.tasks.heartbeat", "schedule": 60.0},
     "flag-overdue-patients": {"task": "scheduling.tasks.flag_overdue_patients", "schedule": 3600.0},
     "send-due-reminders": {"task": "scheduling.tasks.send_due_reminders", "schedule": 60.0},
+    "run-outreach": {"task": "scheduling.tasks.run_outreach", "schedule": 60.0},
     "mark-no-shows": {"task": "scheduling.tasks.mark_no_shows", "schedule": 15 * 60.0},
     "nudge-due-soon": {"task": "scheduling.tasks.nudge_due_soon", "schedule": crontab(hour=15, minute=0)},
     "staff-digest": {"task": "scheduling.tasks.send_staff_digest", "schedule": crontab(hour=12, minute=0)},
@@ -408,6 +409,12 @@ TMS_PORTAL_BOOK_DAYS_BEFORE = env.int("TMS_PORTAL_BOOK_DAYS_BEFORE", default=7)
 # reintroduction course rather than a maintenance session.
 TMS_PORTAL_LAPSED_BOOK_DAYS = env.int("TMS_PORTAL_LAPSED_BOOK_DAYS", default=14)
 TMS_PORTAL_LAPSED_CALL_DAYS = env.int("TMS_PORTAL_LAPSED_CALL_DAYS", default=60)
+# Outreach (issue 14): how long the self-booking link in a cadence's message works, how many
+# times it offers, and the shared secret an SMS provider's inbound webhook (a patient's STOP reply)
+# must send (empty: the webhook is off).
+TMS_OUTREACH_LINK_DAYS = env.int("TMS_OUTREACH_LINK_DAYS", default=7)
+TMS_OUTREACH_OFFERED_TIMES = env.int("TMS_OUTREACH_OFFERED_TIMES", default=6)
+TMS_SMS_INBOUND_TOKEN = env("TMS_SMS_INBOUND_TOKEN", default="")
 # Patients book at least this many hours ahead; the front desk takes anything sooner.
 TMS_PORTAL_MIN_NOTICE_HOURS = env.int("TMS_PORTAL_MIN_NOTICE_HOURS", default=24)
 # How many live future appointments a patient may hold when booking from the portal.

@@ -5,7 +5,7 @@ feed, set-password) or are the login itself. tests/tmsclinic/test_url_map.py wal
 from django.urls import path
 from django.views.generic import TemplateView
 
-from . import accounts, booking, ical, views
+from . import accounts, booking, ical, outreach, views
 
 app_name = "portal"
 
@@ -34,6 +34,7 @@ calendar_urls = [
 urlpatterns = [
     path("", views.home, name="home"),
     path("r/<str:token>/", views.reminder_link, name="reminder-link"),
+    path("back/<str:token>/", outreach.come_back, name="come-back"),
     path("check-in/", views.phq9, name="phq9"),
     path("check-in/done/", views.phq9_done, name="phq9-done"),
     path("preferences/", views.preferences, name="preferences"),
