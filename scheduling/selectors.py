@@ -12,7 +12,7 @@ from patients import charts
 from patients.models import MaintenancePlan, OutreachAttempt, PatientFlag, TreatmentCourse
 from patients.outcomes import course_outcome, plan_timeline
 
-from .models import Appointment, Reminder
+from .models import Appointment, OutreachMessage, Reminder
 from .services import find_open_slots, motor_threshold
 from .services.calendar import day_bounds, midnight, today_in
 from .services.courses import authorisation_status
@@ -313,6 +313,9 @@ def open_flags(clinics, now):
         .prefetch_related(
             Prefetch("patient__maintenance_plans", queryset=live_plans, to_attr="live_plans"),
             Prefetch("outreach", queryset=OutreachAttempt.objects.select_related("by")[:1], to_attr="latest_outreach"),
+            # The cadence's latest step: a call task to make, a message sent or waiting.
+            Prefetch("messages", queryset=OutreachMessage.objects.order_by("-scheduled_for", "-pk")[:1],
+                     to_attr="latest_message"),
         )
     )
 

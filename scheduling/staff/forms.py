@@ -295,6 +295,30 @@ class OutreachForm(forms.ModelForm):
         fields = ["channel", "outcome", "note"]
         widgets = {"note": forms.Textarea(attrs={"rows": 2})}
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A call back is what a patient asks for from a message's link, not an outcome staff log.
+        self.fields["outcome"].choices = [
+            choice for choice in self.fields["outcome"].choices if choice[0] != OutreachAttempt.Outcome.CALLBACK]
+
+
+class SendMessageForm(forms.Form):
+    """A message sent by hand from the worklist: a template, by a channel the patient agreed to.
+    ``templates`` is a list, read once for every row of the worklist."""
+
+    template = forms.TypedChoiceField(label="Message", coerce=int, error_messages={
+        "required": "Choose the message to send.", "invalid_choice": "Choose one of the messages listed."})
+    channel = forms.ChoiceField(choices=[("sms", "SMS"), ("email", "E-mail")], label="By",
+                                error_messages={"invalid_choice": "Choose SMS or e-mail."})
+
+    def __init__(self, *args, templates, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.templates = {template.pk: template for template in templates}
+        self.fields["template"].choices = [("", "---------"), *((t.pk, t.name) for t in templates)]
+
+    def clean_template(self):
+        return self.templates[self.cleaned_data["template"]]
+
 
 class SnoozeForm(forms.Form):
     until = SaneDateField(label="Hide until", widget=forms.DateInput(attrs={"type": "date"}),

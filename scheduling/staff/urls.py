@@ -57,6 +57,7 @@ attention_urls = [
     path("", worklist.worklist, name="attention"),
     path("<int:pk>/book/", worklist.book_next, name="attention-book"),
     path("<int:pk>/outreach/", worklist.log_outreach, name="attention-outreach"),
+    path("<int:pk>/message/", worklist.send_message, name="attention-message"),
     path("<int:pk>/snooze/", worklist.snooze, name="attention-snooze"),
     path("<int:pk>/resolve/", worklist.resolve, name="attention-resolve"),
 ]

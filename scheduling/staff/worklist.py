@@ -17,10 +17,10 @@ from patients.services import CLINICAL_KINDS, FlagRefused, resolve_flag, snooze_
 from tmsclinic.roles import BOOK, CLINICAL_READ, CLINICAL_WRITE, FOLLOW_UP, SEE_PATIENTS, may, staff_required
 
 from .. import selectors, services
-from ..models import Appointment, Chair, Clinic
-from ..services import SlotUnavailable
+from ..models import Appointment, Chair, Clinic, OutreachMessage
+from ..services import SlotUnavailable, outreach
 from ..services.calendar import short_when
-from .forms import OutreachForm, ResolveForm, SnoozeForm, SuggestedSlotForm, WorklistFilterForm
+from .forms import OutreachForm, ResolveForm, SendMessageForm, SnoozeForm, SuggestedSlotForm, WorklistFilterForm
 
 PAGE_SIZE = 50
 
@@ -53,6 +53,7 @@ def worklist(request):
     if filters.kinds():
         flags = flags.filter(kind__in=filters.kinds())
     page = Paginator(flags, PAGE_SIZE).get_page(request.GET.get("page"))
+    templates = list(outreach.templates_for_staff())
     for flag in page:
         clinic = flag.patient.home_clinic
         flag.live_plan = plan = flag.patient.live_plans[0] if flag.patient.live_plans else None
@@ -60,6 +61,9 @@ def worklist(request):
         flag.outreach_form = OutreachForm(auto_id=_form_id(flag))
         flag.snooze_form = SnoozeForm(auto_id=_form_id(flag), today=clinic.today())
         flag.resolve_form = ResolveForm(auto_id=_form_id(flag))
+        flag.message_form = SendMessageForm(auto_id=_form_id(flag), templates=templates,
+                                            initial={"channel": flag.patient.preferred_channel})
+        flag.cadence = cadence_state(flag)
     return render(request, "staff/attention.html", {
         "filters": filters,
         "page": page,
@@ -67,6 +71,33 @@ def worklist(request):
         "awaiting_visit": [flag for flag in page if flag.awaiting_visit],
         "clinical_kinds": CLINICAL_KINDS,
     })
+
+
+def cadence_state(flag):
+    """What the worklist says of a flag's outreach: (wording, style) or None. A call task is to
+    do until someone logs an outreach attempt after it; a patient's call-back request likewise."""
+    attempt = flag.latest_outreach[0] if flag.latest_outreach else None
+    if attempt is not None and attempt.outcome == OutreachAttempt.Outcome.CALLBACK:
+        return "Asked to be called back", "warning"
+    if flag.patient.outreach_opt_out_at:
+        return "Asked for no more messages: call instead", "secondary"
+    message = flag.latest_message[0] if flag.latest_message else None
+    if message is None:
+        return None
+    day = f"day {message.step_day}" if message.step_day is not None else "by hand"
+    if message.channel == OutreachMessage.Channel.CALL:
+        if message.status == OutreachMessage.Status.SENT and (attempt is None or attempt.at < message.sent_at):
+            return f"Call task ({day})", "warning"
+        return None
+    if message.status == OutreachMessage.Status.PENDING:
+        return f"{message.get_channel_display()} to go ({day})", "light"
+    if message.status == OutreachMessage.Status.SKIPPED:
+        return f"Not sent ({day}): {message.last_error}", "light"
+    if message.status == OutreachMessage.Status.FAILED:
+        return f"{message.get_channel_display()} failed ({day}): {message.last_error}", "danger"
+    if message.appointment_id:
+        return "Booked from the link", "success"
+    return None
 
 
 def _open_flag(request, pk):
@@ -161,6 +192,27 @@ def log_outreach(request, pk):
     attempt = form.save()
     messages.success(request, f"Logged for {flag.patient.full_name}: {attempt.get_channel_display()}, "
                               f"{attempt.get_outcome_display().lower()}.")
+    return redirect(_back(request))
+
+
+@staff_required(FOLLOW_UP)
+@require_POST
+def send_message(request, pk):
+    flag = _open_flag(request, pk)
+    if flag is None:
+        return redirect(_back(request))
+    form = SendMessageForm(request.POST, templates=list(outreach.templates_for_staff()))
+    if not form.is_valid():
+        return _refuse(request, form)
+    channel = form.cleaned_data["channel"]
+    try:
+        outreach.send_by_hand(flag, template=form.cleaned_data["template"], channel=channel, user=request.user)
+    except outreach.SendRefused as refusal:
+        messages.error(request, refusal.message)
+    else:
+        messages.success(request, f"“{form.cleaned_data['template'].name}” goes to {flag.patient.full_name} by "
+                                  f"{'SMS' if channel == 'sms' else 'e-mail'} within the minute (in the morning if "
+                                  "it is quiet hours), with their self-booking link.")
     return redirect(_back(request))
 
 

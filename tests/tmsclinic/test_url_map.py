@@ -47,6 +47,7 @@ STAFF_ACCESS = {
     "attention": EVERYONE,
     "attention-book": BOOKERS,
     "attention-outreach": BOOKERS,
+    "attention-message": BOOKERS,
     "attention-snooze": BOOKERS,
     "attention-resolve": BOOKERS,
     "outcomes-report": REPORT_READERS,

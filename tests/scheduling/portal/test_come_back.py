@@ -58,8 +58,8 @@ def chair(clinic):
 def lapsed_patient(clinic, n=0):
     """A maintenance patient due 11 January with 7 grace days: lapsed from the 19th; flagged and sent a message."""
     patient = PatientFactory(home_clinic=clinic, first_name=f"Ada{n}", email_consent=True)
-    plan = MaintenancePlanFactory(patient=patient, protocol=ProtocolFactory(name="iTBS", chair_minutes=15, session_minutes=10),
-                                  started_on=DUE, grace_days=7)
+    protocol = ProtocolFactory(name="iTBS", chair_minutes=15, session_minutes=10)
+    plan = MaintenancePlanFactory(patient=patient, protocol=protocol, started_on=DUE, grace_days=7)
     MaintenancePhaseFactory(plan=plan, interval_days=28, visits=None)
     refresh_plan(plan)
     flag = PatientFlagFactory(patient=patient, plan=plan, kind=PatientFlag.Kind.OVERDUE_MAINTENANCE,

@@ -151,8 +151,8 @@ def test_consent_withdrawn_midway(clinic, flagged):
     run_at(at(clinic, jan(22), 9))  # "the other channel" is not allowed: the consented one again
     assert len(sms.outbox) == 2 and mail.outbox == []
     Patient.objects.filter(pk=flagged.patient_id).update(sms_consent=False)
-    OutreachMessage.objects.create(flag=flagged, patient=flagged.patient, channel="sms", scheduled_for=flagged.raised_at,
-                                   template=OutreachTemplate.objects.first())
+    OutreachMessage.objects.create(flag=flagged, patient=flagged.patient, channel="sms",
+                                   scheduled_for=flagged.raised_at, template=OutreachTemplate.objects.first())
     run_at(at(clinic, jan(22), 10))  # sent by hand earlier, consent since withdrawn: skipped
     assert len(sms.outbox) == 2
     assert OutreachMessage.objects.get(flag=flagged, step=None).status == SKIPPED

@@ -15,6 +15,7 @@ from tests.conftest import AUDIT_QUERIES
 from tests.factories import (
     AppointmentFactory,
     ClinicFactory,
+    OutreachMessageFactory,
     PatientFactory,
     PatientFlagFactory,
     UserFactory,
@@ -204,16 +205,17 @@ def test_the_worklist_makes_as_many_queries_for_thirty_flags_as_for_two(client, 
                                starts_at=NOW - datetime.timedelta(days=60, hours=n))
             AppointmentFactory(patient=flag.patient, chair=chair, starts_at=NOW + datetime.timedelta(days=3, hours=n))
             OutreachAttempt.objects.create(flag=flag, channel="phone", outcome="voicemail", by=front_desk)
+            OutreachMessageFactory(flag=flag, channel="call", status="sent", sent_at=NOW, step_day=7)
             PatientFlagFactory(patient=flag.patient, kind=SAFETY)
 
     add(1)
     client.force_login(front_desk)
     # session, user, roles, clinics (twice: the filter's choices and the wall), count, flags, plans, outreach,
-    # navigation count
-    with django_assert_num_queries(10 + AUDIT_QUERIES):
+    # the cadence's latest message, message templates, navigation count
+    with django_assert_num_queries(12 + AUDIT_QUERIES):
         assert len(rows(client.get(WORKLIST))) == 2
     add(14)
-    with django_assert_num_queries(10 + AUDIT_QUERIES):
+    with django_assert_num_queries(12 + AUDIT_QUERIES):
         assert len(rows(client.get(WORKLIST))) == 30
 
 
