@@ -2,10 +2,14 @@
 book (through the portal's rules and ``book_appointment``), or ask to be called back, or stop
 these messages. The signed link is the key; every answer is in the patient's words."""
 
+import phonenumbers
 from django.conf import settings
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_http_methods
+from django.utils.crypto import constant_time_compare
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
 
 from tmsclinic import audit
 from tmsclinic.inputs import iso_moment
@@ -104,3 +108,29 @@ def come_back(request, token):
             context["days"] = by_day(clinic, offered_times(offer, patient, now))
     context["opted_out"] = patient.outreach_opt_out_at is not None
     return render(request, "portal/come_back.html", context, status=status)
+
+
+# --- STOP replies, from the SMS provider's inbound webhook ----------------------------------------
+
+
+@csrf_exempt  # called by the SMS provider, authenticated by the shared token instead
+@require_POST
+def sms_inbound(request):
+    """The SMS provider posts each reply here (From, Body), with TMS_SMS_INBOUND_TOKEN in the
+    X-TMS-Token header or the ``token`` query parameter. A STOP reply withdraws SMS consent and
+    stops outreach; anything else is ignored. Off (404) while the token is not set."""
+    expected = settings.TMS_SMS_INBOUND_TOKEN
+    given = request.headers.get("X-TMS-Token") or request.GET.get("token", "")
+    if not expected:
+        raise Http404("Inbound SMS is not configured.")
+    if not constant_time_compare(given, expected):
+        return HttpResponseForbidden("Wrong token.", content_type="text/plain")
+    body, sender = request.POST.get("Body", ""), request.POST.get("From", "")
+    if not outreach.is_stop(body):
+        return HttpResponse("", content_type="text/plain")
+    try:
+        number = phonenumbers.parse(sender, None)
+    except phonenumbers.NumberParseException:
+        return HttpResponseBadRequest("From is not a phone number in international form.", content_type="text/plain")
+    outreach.stop_by_sms(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+    return HttpResponse("", content_type="text/plain")

@@ -35,6 +35,8 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("r/<str:token>/", views.reminder_link, name="reminder-link"),
     path("back/<str:token>/", outreach.come_back, name="come-back"),
+    # The SMS provider's webhook for replies (a patient's STOP), behind TMS_SMS_INBOUND_TOKEN.
+    path("sms/inbound/", outreach.sms_inbound, name="sms-inbound"),
     path("check-in/", views.phq9, name="phq9"),
     path("check-in/done/", views.phq9_done, name="phq9-done"),
     path("preferences/", views.preferences, name="preferences"),

@@ -441,3 +441,28 @@ def booked_from_link(message, appointment):
     with transaction.atomic():
         OutreachMessage.objects.filter(pk=message.pk).update(appointment=appointment)
         stop_for_flag(message.flag, "The patient booked a visit.")
+
+
+# --- A STOP reply by SMS ------------------------------------------------------------------------
+
+STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"}
+
+
+def is_stop(body):
+    return body.strip().strip(".!").upper() in STOP_WORDS
+
+
+def stop_by_sms(number, now=None):
+    """A patient replied STOP from ``number`` (E.164): no more SMS of any kind (the carriers'
+    rule for STOP) and no more outreach, for every patient with that number. Returns how many."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        patients = list(Patient.objects.select_for_update().filter(phone=number))
+        for patient in patients:
+            patient.sms_consent = False
+            patient.stamp_consents({"sms_consent"})
+            patient.outreach_opt_out_at = patient.outreach_opt_out_at or now
+            patient.save(update_fields=["sms_consent", "sms_consent_at", "outreach_opt_out_at", "updated_at"])
+        OutreachMessage.objects.filter(patient__in=patients, status=PENDING).update(
+            status=SKIPPED, last_error="The patient replied STOP.")
+    return len(patients)
