@@ -36,6 +36,7 @@ from patients.models import (
     CourseTemplate,
     MaintenancePhase,
     MaintenancePlan,
+    OutreachAttempt,
     Patient,
     PatientFlag,
     PlanTemplate,
@@ -44,18 +45,20 @@ from patients.models import (
 )
 from scheduling.models import (
     Appointment,
+    CadenceStep,
     Chair,
     Clinic,
     ClinicMembership,
     Closure,
     OpeningHours,
+    OutreachMessage,
     Reminder,
     SessionRecord,
 )
 from scheduling.services import course_days
-from scheduling.services.plans import flag_overdue_patients, forget_missed_appointments_mark
+from scheduling.services.plans import SYSTEM_RESOLVED, flag_overdue_patients, forget_missed_appointments_mark
 from scheduling.services.portal import InviteRefused, open_portal_account
-from scheduling.services.reminders import reminders_for
+from scheduling.services.reminders import channel_for, reminders_for, usable_channels
 from tmsclinic import roles
 
 ONE_DAY = datetime.timedelta(days=1)
@@ -147,6 +150,11 @@ SIDE_EFFECT_RATE = 0.1
 VISIT_NO_SHOW_RATE = 0.04
 VISIT_CANCEL_RATE = 0.03
 LAPSED_NO_SHOW_RATE = 0.5
+# Maintenance visits that came late, past the grace days: the patient lapsed, was flagged and
+# sent the outreach cadence, and came back (issue 14's history: the dashboard's returns).
+LATE_VISIT_RATE = 0.06
+RETURNED_FROM_LINK_RATE = 0.4
+CALL_OUTCOMES = (OutreachAttempt.Outcome.REACHED, OutreachAttempt.Outcome.VOICEMAIL, OutreachAttempt.Outcome.NO_ANSWER)
 ATTENDED = (Appointment.Status.CHECKED_IN, Appointment.Status.COMPLETED)
 SIDE_EFFECTS = (
     "Mild scalp discomfort under the coil",
@@ -276,11 +284,12 @@ class DemoBuilder:
         self.plan_template = plan_template
         self.plan_phases = list(plan_template.phases.all())
         self.staff = staff
+        self.cadences = cadence_steps()
         # In the order the foreign keys need them written.
         self.rows = {
             model: []
             for model in (Patient, TreatmentCourse, MaintenancePlan, MaintenancePhase, Appointment,
-                          SessionRecord, Assessment, PatientFlag, Reminder)
+                          SessionRecord, Assessment, PatientFlag, Reminder, OutreachMessage, OutreachAttempt)
         }
         self.written = Counter()
         self.stages = Counter()
@@ -443,18 +452,23 @@ class DemoBuilder:
         self.rows[MaintenancePlan].append(plan)
         self.rows[MaintenancePhase].extend(phases)
 
-        visits = []
+        visits, dues, late = [], [], set()
         due = plan.started_on
         while (phase := plan.phase_for_visit(len(visits), phases)) is not None:
             # Patients come up to a day early or two days late; a closed day moves the visit
-            # on; a cluster visit's sessions fall on consecutive open days.
+            # on; a cluster visit's sessions fall on consecutive open days. Now and then one
+            # comes weeks late, past the grace days: a lapse the outreach cadence followed.
             first = due + self.rng.randint(-1, 2) * ONE_DAY
+            if visits and self.rng.random() < LATE_VISIT_RATE:
+                first = due + (plan.grace_days + self.rng.randint(2, 21)) * ONE_DAY
+                late.add(len(visits))
             if visits:
                 first = max(first, visits[-1][-1] + ONE_DAY)
             first = self._missed_visit(patient, seating, protocol, plan, first, stopped=stopped, lapsed=lapsed)
             visit = [seating.open_on_or_after(first)]
             while len(visit) < phase.sessions_per_visit:
                 visit.append(seating.open_on_or_after(visit[-1] + ONE_DAY))
+            dues.append(due)
             if visit[0] >= stopped:
                 if book_next:
                     visits.append(visit)
@@ -463,7 +477,7 @@ class DemoBuilder:
             due = plan.next_due_date(completed_visits=len(visits), last_visit_on=visit[0], phases=phases)
 
         completed_days = []
-        for visit in visits:
+        for number, visit in enumerate(visits):
             for session_number, day in enumerate(visit):
                 session = self._appointment(patient, seating, seating.seat(day), Appointment.Kind.MAINTENANCE,
                                             protocol, protocol.chair_minutes, plan=plan,
@@ -473,10 +487,69 @@ class DemoBuilder:
                     completed_days.append(day)
                     if session_number == 0:
                         self._phq9(patient, session.starts_at, phq9_total)
+                        if number in late and visit[0] > dues[number] + plan.grace_days * ONE_DAY:
+                            self._lapse(patient, seating, plan, dues[number], session)
         # What scheduling.services.plans.refresh_plan computes from the completed sessions.
         completed_visits, last_visit_on = plan.visits_from_sessions(completed_days, phases)
         plan.refresh_schedule(completed_visits=completed_visits, last_visit_on=last_visit_on,
                               time_zone=seating.clinic.time_zone, phases=phases)
+
+    def _lapse(self, patient, seating, plan, due, returned):
+        """The overdue flag the hourly job raised the night the grace days ran out, the cadence's
+        messages until the patient came back (``returned``, a completed session), and the flag
+        resolved by the system at that visit."""
+        raised_at = seating.at(due + (plan.grace_days + 1) * ONE_DAY, datetime.time(1))
+        if raised_at >= returned.starts_at:
+            return
+        flag = PatientFlag(patient=patient, kind=PatientFlag.Kind.OVERDUE_MAINTENANCE, plan=plan, due_on=due,
+                           raised_at=raised_at, resolved_at=returned.starts_at, resolution_note=SYSTEM_RESOLVED)
+        self.rows[PatientFlag].append(flag)
+        sent = self.outreach_history(flag, seating, until=returned.starts_at)
+        if sent and self.rng.random() < RETURNED_FROM_LINK_RATE:
+            last = sent[-1]
+            if last.channel != OutreachMessage.Channel.CALL:
+                # Booked from the link in the last message.
+                last.appointment, last.link_opened_at = returned, last.sent_at + datetime.timedelta(hours=1)
+                returned.booked_via, returned.booked_after_lapse = Appointment.Via.PORTAL, True
+                returned.booked_by = None
+
+    def outreach_history(self, flag, seating, *, until):
+        """The default cadence's steps a flag raised at ``flag.raised_at`` went through before
+        ``until``, as sent ledger rows (10:00-11:00 clinic time on each step's day), with the
+        worklist's outreach attempts: the messages, and the front desk's call after a call task."""
+        steps = self.cadences.get(flag.kind, [])
+        patient, raised_day = flag.patient, seating.clinic.local(flag.raised_at).date()
+        sent, used = [], set()
+        for step in steps:
+            at = max(seating.at(raised_day + step.day * ONE_DAY, datetime.time(10, self.rng.randint(0, 59))),
+                     flag.raised_at + datetime.timedelta(minutes=5))
+            if at >= until:
+                break
+            row = OutreachMessage(flag=flag, patient=patient, step=step, step_day=step.day, template=step.template,
+                                  scheduled_for=at, sent_at=at, attempts=1, status=OutreachMessage.Status.SENT,
+                                  channel=OutreachMessage.Channel.CALL)
+            if step.action != CadenceStep.Action.CALL:
+                first = channel_for(patient)
+                others = [c for c, agreed in usable_channels(patient).items() if agreed and c not in used]
+                channel = first if step.action == CadenceStep.Action.FIRST_CHANNEL else (others or [first])[0]
+                if channel is None:
+                    row.channel, row.status = patient.preferred_channel, OutreachMessage.Status.SKIPPED
+                    row.sent_at = None
+                    row.last_error = "The patient has not agreed to e-mail or SMS."
+                else:
+                    row.channel = channel
+                    used.add(channel)
+                    self.rows[OutreachAttempt].append(OutreachAttempt(
+                        flag=flag, channel=channel, outcome=OutreachAttempt.Outcome.SENT, at=at,
+                        note=f"“{step.template.name}” (day {step.day} of the cadence) with a self-booking link."))
+            elif at + datetime.timedelta(hours=2) < min(until, self.now):
+                self.rows[OutreachAttempt].append(OutreachAttempt(
+                    flag=flag, channel=OutreachAttempt.Channel.PHONE, outcome=self.rng.choice(CALL_OUTCOMES),
+                    by=self.staff[roles.FRONT_DESK], at=at + datetime.timedelta(hours=2)))
+            self.rows[OutreachMessage].append(row)
+            if row.status == OutreachMessage.Status.SENT:
+                sent.append(row)
+        return sent
 
     def _missed_visit(self, patient, seating, protocol, plan, first, *, stopped, lapsed):
         """Maybe a maintenance session booked on ``first`` that did not happen; returns the day
@@ -614,6 +687,29 @@ class DemoBuilder:
                 ),
             )
         )
+
+
+def cadence_steps():
+    """The default cadence's steps by flag kind (the migrations write them)."""
+    steps = {}
+    for step in (CadenceStep.objects.filter(cadence__clinic__isnull=True, cadence__active=True)
+                 .select_related("cadence", "template").order_by("day")):
+        steps.setdefault(step.cadence.flag_kind, []).append(step)
+    return steps
+
+
+def backdate_open_flags(builder, now):
+    """The overdue flags the job has just raised were raised, had it been running, the night
+    each plan's grace days ran out: dated so, with the cadence's messages sent since."""
+    seatings = {seating.clinic.pk: seating for seating in builder.clinics}
+    flags = list(PatientFlag.objects.open().filter(kind=PatientFlag.Kind.OVERDUE_MAINTENANCE, plan__isnull=False,
+                                                   plan__overdue_after__lt=now)
+                 .select_related("plan", "patient"))
+    for flag in flags:
+        flag.raised_at = flag.plan.overdue_after + datetime.timedelta(hours=1)
+        builder.outreach_history(flag, seatings[flag.patient.home_clinic_id], until=now)
+    PatientFlag.objects.bulk_update(flags, ["raised_at"], batch_size=BATCH_SIZE)
+    builder.write()
 
 
 def seed_staff():
@@ -782,6 +878,7 @@ class Command(BaseCommand):
             # seeded no-shows are older than any mark a run on the empty database left.
             forget_missed_appointments_mark()
             flags = flag_overdue_patients(now)
+            backdate_open_flags(builder, now)
             open_demo_portal_accounts()
         # Statistics for the query planner, as after any bulk load: PostgreSQL's autovacuum
         # would get to it minutes later, SQLite never does on its own, and until then the
