@@ -2,6 +2,8 @@
 book (through the portal's rules and ``book_appointment``), or ask to be called back, or stop
 these messages. The signed link is the key; every answer is in the patient's words."""
 
+import datetime
+
 import phonenumbers
 from django.conf import settings
 from django.http import Http404, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
@@ -18,21 +20,22 @@ from ..models import Appointment
 from ..services import outreach
 from ..services.portal import Refusal, book_slot, bookable_times, by_day, maintenance_offer, please_call
 
-PER_DAY = 2
+SPREAD = datetime.timedelta(hours=3)
 
 
 def offered_times(offer, patient, now):
-    """A few times to choose from: the soonest, at most PER_DAY a day."""
-    chosen, per_day = [], {}
+    """A few times to choose from, soonest days first: on each day its first free time and
+    one at least three hours later (a morning and an afternoon), else none more."""
+    days = {}
     for moment in bookable_times(offer, patient, now):
-        day = offer.clinic.local(moment).date()
-        if per_day.get(day, 0) >= PER_DAY:
-            continue
-        per_day[day] = per_day.get(day, 0) + 1
-        chosen.append(moment)
+        days.setdefault(offer.clinic.local(moment).date(), []).append(moment)
+    chosen = []
+    for times in days.values():
+        later = [t for t in times if t >= times[0] + SPREAD]
+        chosen.extend([times[0], *later[:1]])
         if len(chosen) >= settings.TMS_OUTREACH_OFFERED_TIMES:
             break
-    return chosen
+    return chosen[:settings.TMS_OUTREACH_OFFERED_TIMES]
 
 
 def _refused(request, error):

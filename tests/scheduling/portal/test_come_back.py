@@ -90,8 +90,9 @@ def test_the_link_offers_a_few_times_and_books_one_in_a_tap(client, clinic, mess
         response = client.get(link(message))
         assert response.status_code == 200 and "Hello Ada0" in response.content.decode()
         times = offered(response)
-        # The soonest allowed (24 hours' notice), at most two a day, six in all.
-        assert times[:2] == [at(clinic, jan(21), 9).isoformat(), at(clinic, jan(21), 9, 15).isoformat()]
+        # The soonest allowed (24 hours' notice), and one three hours later the same day; six in all.
+        assert times[:4] == [at(clinic, jan(21), 9).isoformat(), at(clinic, jan(21), 12).isoformat(),
+                             at(clinic, jan(22), 8).isoformat(), at(clinic, jan(22), 11).isoformat()]
         assert len(times) == 6 and len({t[:10] for t in times}) == 3
         response = client.post(link(message), {"action": "book", "slot": times[0]}, follow=True)
     assert "you are booked" in response.content.decode()
