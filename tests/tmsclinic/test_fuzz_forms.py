@@ -41,12 +41,13 @@ from hypothesis import strategies as st
 
 from patients.models import PatientFlag, PlanTemplate, TreatmentCourse
 from scheduling.models import Appointment
-from scheduling.services import plans
+from scheduling.services import outreach, plans
 from scheduling.services.portal import open_portal_account, portal_account_for, set_password_link
 from scheduling.services.reminders import link_for
 from tests.factories import (
     AppointmentFactory,
     ChairFactory,
+    OutreachMessageFactory,
     PatientFactory,
     PatientFlagFactory,
     ProtocolFactory,
@@ -347,7 +348,8 @@ def fuzz_data(open_clinic, chair, protocol_for_fuzz):
         clinic=clinic,
         uuids=[ordered(number) for number in (1, 2, 3, 4, 11, 12, 13)],
         pks=[plan.pk, paused.pk, overdue.pk, safety.pk],
-        tokens=[link_for(upcoming).rstrip("/").rsplit("/", 1)[1], kept.calendar_token],
+        tokens=[link_for(upcoming).rstrip("/").rsplit("/", 1)[1], kept.calendar_token,
+                outreach.link_for(OutreachMessageFactory(flag=overdue)).rstrip("/").rsplit("/", 1)[1]],
         extra_urls=[urllib.parse.urlsplit(invitation).path],
         portal_user=portal_user,
     )
@@ -394,7 +396,12 @@ def discover(data, client, audience):
     return post_forms(client, {url for url in seed_urls(data) if route_of(url)[0] == audience})
 
 
+# Routes no page has a form for: an SMS provider posts a patient's reply to the webhook.
+WEBHOOKS = {"/portal/sms/inbound/?token=fuzz-token": {"From": ["+12125550111"], "Body": ["STOP", "Hello"]}}
+
+
 def assert_found_every_post_only_route(targets, post_only):
+    targets = {**targets, **WEBHOOKS}
     found = {route_of(url) for url in targets}
     missing = {route_of(url) for url in post_only} - found
     assert not missing, f"no form found that posts to {missing}: give the data set one"
@@ -444,7 +451,8 @@ def test_no_staff_form_gives_a_server_error_and_a_refusal_changes_nothing(fuzz_d
 
 
 @pytest.mark.parametrize("role", [PORTAL_PATIENT, ANONYMOUS])
-def test_no_portal_form_gives_a_server_error_and_a_refusal_changes_nothing(fuzz_data, role):
+def test_no_portal_form_gives_a_server_error_and_a_refusal_changes_nothing(fuzz_data, role, settings):
+    django_settings = settings
     user = fuzz_data.portal_user if role == PORTAL_PATIENT else None
     client = Client()
     if user is not None:
@@ -457,5 +465,6 @@ def test_no_portal_form_gives_a_server_error_and_a_refusal_changes_nothing(fuzz_
         found = {route_of(url) for url in targets}
         targets.update({url: {} for url in post_only if route_of(url) not in found})
     assert targets, f"no portal form for {role}"
-    for url, fields in sorted(targets.items()):
+    django_settings.TMS_SMS_INBOUND_TOKEN = "fuzz-token"
+    for url, fields in sorted({**targets, **WEBHOOKS}.items()):
         fuzz(client, user, role, url, fields)
