@@ -36,6 +36,7 @@ CONFIGURE = "configure"  # clinics, chairs, protocols and templates in admin
 BREAK_GLASS = "break_glass"  # open one patient of another clinic, with a written reason
 MANAGE_STAFF = "manage_staff"  # the staff accounts of one's own clinics, in admin
 READ_AUDIT = "read_audit"  # the audit trail of one's own clinics, in admin and as CSV
+READ_ADHERENCE = "read_adherence"  # the adherence dashboard: each clinic's aggregate figures, no names
 
 DESCRIPTIONS = {
     SEE_PATIENTS: "See the day and week, appointments, demographics and contact details, the worklist's "
@@ -56,6 +57,7 @@ DESCRIPTIONS = {
                  "the clinic admins are e-mailed)",
     MANAGE_STAFF: "Create, deactivate and assign roles and clinics to their own clinics' staff accounts in admin",
     READ_AUDIT: "Read and export the audit trail of their own clinics in admin",
+    READ_ADHERENCE: "See the adherence dashboard: each clinic's aggregate figures and their CSVs, no patient's name",
 }
 
 # The policy. A superuser holds every capability.
@@ -66,8 +68,8 @@ CAPABILITIES = {
     FRONT_DESK: frozenset({SEE_PATIENTS, BOOK, FOLLOW_UP, EDIT_PATIENTS, BILLING}),
     TECHNICIAN: frozenset({SEE_PATIENTS, RUN_SESSIONS}),
     CLINICIAN: frozenset({SEE_PATIENTS, BOOK, RUN_SESSIONS, CLINICAL_READ, RECORD_PHQ9, CLINICAL_WRITE, FOLLOW_UP,
-                          EDIT_PATIENTS, READ_REPORTS, BILLING, BREAK_GLASS}),
-    CLINIC_ADMIN: frozenset({CONFIGURE, MANAGE_STAFF, READ_AUDIT}),
+                          EDIT_PATIENTS, READ_REPORTS, BILLING, BREAK_GLASS, READ_ADHERENCE}),
+    CLINIC_ADMIN: frozenset({CONFIGURE, MANAGE_STAFF, READ_AUDIT, READ_ADHERENCE}),
 }
 # A clinic may let its technicians enter PHQ-9s at the chair (TMS_TECHNICIANS_RECORD_PHQ9).
 OPTIONAL = {TECHNICIAN: frozenset({RECORD_PHQ9})}

@@ -7,7 +7,7 @@ from django.urls import include, path, register_converter
 from patients import views as patient_views
 from tmsclinic.inputs import IsoDateConverter
 
-from . import appointments, day, patients, reports, worklist
+from . import appointments, dashboard, day, patients, reports, worklist
 
 # A day outside the years the app accepts matches nothing: a 404, never an overflow.
 register_converter(IsoDateConverter, "isodate")
@@ -66,6 +66,7 @@ report_urls = [
     path("outcomes/", reports.outcomes_report, name="outcomes-report"),
     path("outcomes.csv", reports.outcomes_csv, name="outcomes-csv"),
     path("billing/", reports.billing_report, name="billing"),
+    path("adherence/", dashboard.adherence_dashboard, name="adherence"),
 ]
 
 urlpatterns = [
