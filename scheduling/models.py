@@ -534,7 +534,7 @@ class OutreachTemplate(models.Model):
     name = models.CharField(max_length=100, unique=True, validators=[validate_one_line])
     subject = models.CharField(max_length=150, validators=[validate_one_line],
                                help_text="The e-mail's subject (an SMS has none)")
-    body = models.TextField(max_length=1000, help_text=(
+    body = models.TextField(max_length=FREE_TEXT_MAX_LENGTH, help_text=(
         "Plain text. May use {first_name}, {clinic}, {clinic_phone}, {due_on} and {link}; an SMS "
         "should stay under 320 characters with the link."))
     active = models.BooleanField(default=True, help_text="Offered to staff on the worklist")
@@ -686,7 +686,7 @@ class WaitlistEntry(models.Model):
     kind = models.CharField(max_length=16, choices=Appointment.Kind.choices, default=Appointment.Kind.MAINTENANCE)
     earlier_than = models.ForeignKey(Appointment, on_delete=models.SET_NULL, null=True, blank=True,
                                      related_name="+", help_text="A booked visit the patient would like sooner")
-    weekdays = models.CharField(max_length=7, blank=True, validators=[validate_weekdays],
+    weekdays = models.CharField(max_length=7, blank=True, validators=[validate_weekdays, validate_one_line],
                                 help_text="Days that suit, 0 = Monday … 6 = Sunday; empty for any day")
     earliest_time = models.TimeField(null=True, blank=True, help_text="Clinic time; empty for opening")
     latest_time = models.TimeField(null=True, blank=True, help_text="Latest start, clinic time; empty for closing")
