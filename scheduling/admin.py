@@ -36,6 +36,7 @@ from .models import (
     Clinic,
     ClinicMembership,
     Closure,
+    FreedSlot,
     JobMark,
     OpeningHours,
     OutreachCadence,
@@ -683,4 +684,18 @@ class SlotOfferAdmin(WalledAdmin, ReadOnlyAdmin, admin.ModelAdmin):
     ordering = ("-created_at",)
     fields = readonly_fields = ("entry", "patient", "clinic", "chair", "starts_at", "ends_at", "channel", "status",
                                 "attempts", "claimed_at", "sent_at", "expires_at", "answered_at", "last_error",
-                                "appointment", "created_at")
+                                "appointment", "freed_slot", "gone_told_at", "created_at")
+
+
+@admin.register(FreedSlot)
+class FreedSlotAdmin(WalledAdmin, ReadOnlyAdmin, admin.ModelAdmin):
+    """Freed chair time is written by cancellations, moves and chairs back in service, and offered
+    by the waitlist job: read-only."""
+
+    clinic_field = "clinic"
+    list_display = ("chair", "starts_at", "ends_at", "reason", "status")
+    list_filter = ("status", "reason")
+    list_select_related = ("chair__clinic",)
+    ordering = ("-starts_at",)
+    fields = readonly_fields = ("clinic", "chair", "starts_at", "ends_at", "reason", "status", "look_at",
+                                "closed_at", "note", "created_at")

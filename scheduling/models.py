@@ -756,6 +756,10 @@ class SlotOffer(models.Model):
     last_error = models.TextField(blank=True, max_length=FREE_TEXT_MAX_LENGTH)
     appointment = models.ForeignKey(Appointment, on_delete=models.SET_NULL, null=True, blank=True,
                                     related_name="+", help_text="The booking the accepted offer made")
+    freed_slot = models.ForeignKey("FreedSlot", on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="offers", help_text="The freed chair time this offer is of")
+    # When the patient was told that someone else took it (an offer that had gone out).
+    gone_told_at = models.DateTimeField(null=True, blank=True, validators=[validate_date_in_range])
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -772,3 +776,47 @@ class SlotOffer(models.Model):
 
     def __str__(self):
         return f"Offer of {self.chair} at {self.starts_at:%Y-%m-%d %H:%M} to {self.patient}"
+
+
+class FreedSlot(models.Model):
+    """Chair time that came free — a cancellation, the old time of a move, a chair back in
+    service — written in the transaction that freed it: the waitlist's outbox. The offer job
+    works from these rows, so a lost message to the worker loses no offer."""
+
+    class Reason(models.TextChoices):
+        CANCELLED = "cancelled", "Cancelled"
+        MOVED = "moved", "Moved to another time"
+        CHAIR_BACK = "chair_back", "Chair back in service"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Being offered"
+        FILLED = "filled", "Booked from the waitlist"
+        UNFILLED = "unfilled", "No taker"
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="freed_slots")
+    chair = models.ForeignKey(Chair, on_delete=models.CASCADE, related_name="freed_slots")
+    starts_at = models.DateTimeField(validators=[validate_date_in_range])
+    ends_at = models.DateTimeField(validators=[validate_date_in_range])
+    reason = models.CharField(max_length=12, choices=Reason.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    # When the offer job next looks at it: now, or the end of quiet hours.
+    look_at = models.DateTimeField(default=timezone.now, validators=[validate_date_in_range])
+    closed_at = models.DateTimeField(null=True, blank=True, validators=[validate_date_in_range])
+    note = models.CharField(max_length=200, blank=True, validators=[validate_one_line],
+                            help_text="Why it closed without a booking")
+    created_at = models.DateTimeField(default=timezone.now, validators=[validate_date_in_range])
+
+    class Meta:
+        ordering = ["starts_at", "chair"]
+        constraints = [
+            models.CheckConstraint(condition=Q(ends_at__gt=F("starts_at")), name="freed_ends_after_start"),
+        ]
+        indexes = [
+            # offer_freed_slots reads the open rows due for a look.
+            models.Index(fields=["look_at"], condition=Q(status="open"), name="freed_open_look_at"),
+            # The day view: one clinic's freed times of a day.
+            models.Index(fields=["clinic", "starts_at"], name="freed_clinic_start"),
+        ]
+
+    def __str__(self):
+        return f"{self.chair} free from {self.starts_at:%Y-%m-%d %H:%M} ({self.get_status_display()})"

@@ -3,7 +3,7 @@ run catches up and a repeated or concurrent run changes nothing twice."""
 
 from celery import shared_task
 
-from .services import booking, outreach, plans, reminders
+from .services import booking, outreach, plans, reminders, waitlist
 
 RETRY = {"autoretry_for": (Exception,), "retry_backoff": True, "max_retries": 3, "ignore_result": True}
 
@@ -42,3 +42,9 @@ def send_staff_digest():
 def run_outreach():
     """Every minute: arm the outreach cadences' due steps and send what is due."""
     return outreach.run()
+
+
+@shared_task(**RETRY)
+def offer_freed_slots():
+    """Every minute, and after each freed time or answer: the waitlist's offers."""
+    return waitlist.offer_freed_slots()

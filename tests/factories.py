@@ -21,6 +21,7 @@ from scheduling.models import (
     Clinic,
     ClinicMembership,
     Closure,
+    FreedSlot,
     OpeningHours,
     OutreachMessage,
     OutreachTemplate,
@@ -271,6 +272,17 @@ class SlotOfferFactory(factory.django.DjangoModelFactory):
     starts_at = factory.LazyFunction(lambda: timezone.now().replace(microsecond=0) + datetime.timedelta(days=1))
     ends_at = factory.LazyAttribute(lambda o: o.starts_at + datetime.timedelta(minutes=45))
     channel = Reminder.Channel.EMAIL
+
+
+class FreedSlotFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = FreedSlot
+
+    chair = factory.SubFactory(ChairFactory)
+    clinic = factory.SelfAttribute("chair.clinic")
+    starts_at = factory.LazyFunction(lambda: timezone.now().replace(microsecond=0) + datetime.timedelta(days=1))
+    ends_at = factory.LazyAttribute(lambda o: o.starts_at + datetime.timedelta(minutes=45))
+    reason = FreedSlot.Reason.CANCELLED
 
 
 def one_of_everything(patient, starts_at=datetime.datetime(2026, 12, 9, 15, 0, tzinfo=datetime.UTC)):

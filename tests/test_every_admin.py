@@ -34,6 +34,7 @@ from scheduling.models import (
     Clinic,
     ClinicMembership,
     Closure,
+    FreedSlot,
     JobMark,
     OpeningHours,
     OutreachCadence,
@@ -194,6 +195,7 @@ BUILDERS = {
         count, sent_by=factories.UserFactory()),
     WaitlistEntry: lambda count: factories.WaitlistEntryFactory.create_batch(count, created_by=factories.UserFactory()),
     SlotOffer: lambda count: factories.SlotOfferFactory.create_batch(count),
+    FreedSlot: lambda count: factories.FreedSlotFactory.create_batch(count),
     JobMark: lambda count: [
         JobMark.objects.create(job=f"job {JobMark.objects.count()}", reached=datetime.datetime(2026, 11, 1, tzinfo=UTC))
         for _ in range(count)
@@ -274,7 +276,7 @@ def test_changelist_queries_do_not_grow_with_rows(model_admin, client, django_as
 ADDABLE_ADMINS = [
     model_admin for model_admin in OUR_ADMINS
     if model_admin.model not in {Appointment, SessionRecord, Reminder, JobMark, AuthorisationChange,
-                                 OutreachMessage, SlotOffer}
+                                 OutreachMessage, SlotOffer, FreedSlot}
 ]
 
 

@@ -189,6 +189,7 @@ CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "tmsclinic.tasks.heartbeat", "schedule": 60.0},
     "flag-overdue-patients": {"task": "scheduling.tasks.flag_overdue_patients", "schedule": 3600.0},
     "send-due-reminders": {"task": "scheduling.tasks.send_due_reminders", "schedule": 60.0},
+    "offer-freed-slots": {"task": "scheduling.tasks.offer_freed_slots", "schedule": 60.0},
     "run-outreach": {"task": "scheduling.tasks.run_outreach", "schedule": 60.0},
     "mark-no-shows": {"task": "scheduling.tasks.mark_no_shows", "schedule": 15 * 60.0},
     "nudge-due-soon": {"task": "scheduling.tasks.nudge_due_soon", "schedule": crontab(hour=15, minute=0)},
@@ -428,3 +429,13 @@ TMS_PORTAL_REINTRODUCTION_DAYS_AHEAD = env.int("TMS_PORTAL_REINTRODUCTION_DAYS_A
 # --- Portal check-ins ------------------------------------------------------------------------
 # A patient may send a PHQ-9 from the portal at most once in this many days.
 TMS_PORTAL_PHQ9_EVERY_DAYS = env.int("TMS_PORTAL_PHQ9_EVERY_DAYS", default=7)
+
+# --- Waitlist: freed chair time offered to waiting patients ------------------------------------
+# How many waiting patients a freed time is offered to at once, and how long each offer holds
+# it for them; when holds run out or are declined, the next ones are offered it.
+TMS_WAITLIST_BATCH = env.int("TMS_WAITLIST_BATCH", default=1)
+TMS_WAITLIST_HOLD_MINUTES = env.int("TMS_WAITLIST_HOLD_MINUTES", default=30)
+# No offer for a time starting sooner than this many hours from now.
+TMS_WAITLIST_NOTICE_HOURS = env.int("TMS_WAITLIST_NOTICE_HOURS", default=3)
+# A chair put back in service offers its free time over this many days ahead.
+TMS_WAITLIST_CHAIR_BACK_DAYS = env.int("TMS_WAITLIST_CHAIR_BACK_DAYS", default=7)

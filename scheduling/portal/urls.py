@@ -5,7 +5,7 @@ feed, set-password) or are the login itself. tests/tmsclinic/test_url_map.py wal
 from django.urls import path
 from django.views.generic import TemplateView
 
-from . import accounts, booking, ical, outreach, views
+from . import accounts, booking, ical, outreach, views, waitlist
 
 app_name = "portal"
 
@@ -41,6 +41,9 @@ urlpatterns = [
     path("check-in/done/", views.phq9_done, name="phq9-done"),
     path("preferences/", views.preferences, name="preferences"),
     path("preferences/calendar/", views.calendar_token, name="calendar-token"),
+    path("waitlist/", waitlist.waitlist_page, name="waitlist"),
+    path("waitlist/withdraw/", waitlist.waitlist_withdraw, name="waitlist-withdraw"),
+    path("offers/<str:token>/", waitlist.offer, name="offer"),
     *account_urls,
     *calendar_urls,
     *booking_urls,

@@ -19,8 +19,8 @@ from django.utils import timezone
 from patients.models import MaintenancePlan, TreatmentCourse
 from tmsclinic.roles import CLINICAL_WRITE, may
 
-from ..models import Appointment, Chair, SessionRecord
-from . import billing, motor_threshold, reminders
+from ..models import Appointment, Chair, FreedSlot, SessionRecord
+from . import billing, motor_threshold, reminders, waitlist
 from .calendar import ClinicCalendar, after, clock, clock_on_day, local_days, midnight
 from .plans import refresh_plan
 
@@ -280,6 +280,7 @@ def reschedule_appointment(appointment, *, chair, starts_at, by, via=Appointment
         old.cancel_reason = "Rescheduled"
         old.save(update_fields=["status", "cancelled_at", "cancelled_by", "cancel_reason", "updated_at"])
         reminders.disarm(old, "Rescheduled; the new time has its own reminders.")
+        waitlist.record_freed(old, FreedSlot.Reason.MOVED)
         return _book(patient=old.patient, chair=chair, starts_at=starts_at, kind=old.kind, booked_by=by,
                      course=old.course, plan=old.plan, via=via, duration=duration)
 
@@ -354,6 +355,7 @@ def cancel_appointment(appointment, *, by, reason=""):
         current.cancel_reason = reason[:200]
         current.save(update_fields=["status", "cancelled_at", "cancelled_by", "cancel_reason", "updated_at"])
         reminders.disarm(current, "The appointment was cancelled.")
+        waitlist.record_freed(current, FreedSlot.Reason.CANCELLED)
         _after_change(current)
     return current
 

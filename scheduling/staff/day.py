@@ -12,7 +12,7 @@ from tmsclinic.roles import SEE_PATIENTS, staff_required
 
 from .. import selectors
 from ..models import Appointment, Chair, Clinic
-from ..services import ClinicCalendar, check_in_opens_at
+from ..services import ClinicCalendar, check_in_opens_at, waitlist
 
 # The kind in a word, for appointments too short for the full name.
 SHORT_KIND = {
@@ -119,6 +119,7 @@ def _render_day(request, day):
         context.update(
             day=day, grid=grid, closed_because=calendar.closures.get(day),
             previous_day=day - datetime.timedelta(days=1), next_day=day + datetime.timedelta(days=1),
+            freed=waitlist.freed_on_day(clinic, day),
         )
     return render(request, "staff/day.html", context)
 

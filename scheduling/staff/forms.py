@@ -485,3 +485,51 @@ class BillingExportForm(forms.Form):
             raise forms.ValidationError("Enter a month between 1900 and 2200.")
         return month
 
+
+
+class WaitlistWishForm(forms.Form):
+    """A waitlist wish, for the front desk's patient page and the patient's portal page: sooner
+    than one of the patient's booked visits, and/or the days and times that suit."""
+
+    earlier_than = forms.ChoiceField(label="Sooner than a booked visit", required=False)
+    weekdays = forms.MultipleChoiceField(
+        label="Days that suit", required=False, widget=forms.CheckboxSelectMultiple,
+        choices=[(str(n), name) for n, name in enumerate(
+            ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"))],
+        help_text="None ticked: any day.")
+    earliest_time = forms.TimeField(label="Starting from", required=False,
+                                    widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+                                    help_text="Clinic time; empty for opening time.")
+    latest_time = forms.TimeField(label="Starting by", required=False,
+                                  widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+                                  help_text="Clinic time; empty for any time until closing.")
+    from_date = SaneDateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until_date = SaneDateField(label="Until", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    note = OneLineField(label="Note", required=False, max_length=200)
+
+    def __init__(self, *args, appointments=(), clinic=None, **kwargs):
+        """``appointments``: the patient's booked visits to come, which a wish may bring forward."""
+        super().__init__(*args, **kwargs)
+        self.clinic = clinic
+        self.appointments = {str(a.uuid): a for a in appointments}
+        self.fields["earlier_than"].choices = [("", "No: any time that suits")] + [
+            (key, f"{a.clinic.local(a.starts_at):%a %-d %b, %H:%M} ({a.get_kind_display().lower()})")
+            for key, a in self.appointments.items()]
+        if not self.appointments:
+            del self.fields["earlier_than"]
+
+    def clean_earlier_than(self):
+        value = self.cleaned_data.get("earlier_than")
+        return self.appointments.get(value) if value else None
+
+    def clean(self):
+        cleaned = super().clean()
+        earliest, latest = cleaned.get("earliest_time"), cleaned.get("latest_time")
+        if earliest and latest and earliest > latest:
+            self.add_error("latest_time", "The latest start must not be before the earliest.")
+        first, last = cleaned.get("from_date"), cleaned.get("until_date")
+        if first and last and first > last:
+            self.add_error("until_date", "The last day must not be before the first.")
+        if last and self.clinic is not None and last < self.clinic.today():
+            self.add_error("until_date", "That day has passed.")
+        return cleaned

@@ -14,6 +14,7 @@ from patients.selectors import course_for, patient_for, plan_for
 from tmsclinic import audit
 from tmsclinic.roles import (
     BILLING,
+    BOOK,
     CLINICAL_READ,
     CLINICAL_WRITE,
     EDIT_PATIENTS,
@@ -24,7 +25,8 @@ from tmsclinic.roles import (
 )
 
 from .. import selectors, services
-from ..services import motor_threshold
+from ..models import Appointment
+from ..services import motor_threshold, waitlist
 from ..services.portal import InviteRefused, invite_patient, portal_booking_note
 from .forms import (
     AuthorisationForm,
@@ -36,6 +38,7 @@ from .forms import (
     PhaseFormSet,
     StartCourseForm,
     StartPlanForm,
+    WaitlistWishForm,
 )
 
 MT_HISTORY = 50  # measurements on the patient page
@@ -61,6 +64,7 @@ def patient(request, uuid):
         context["opened_by"] = audit.opened_by(person)
     if may(request.user, RUN_SESSIONS) or may(request.user, CLINICAL_READ):
         context.update(_motor_threshold(person))
+    context.update(_waitlist(request, person, context["upcoming"]))
     if may(request.user, CLINICAL_WRITE):
         context["mt_recheck_form"] = MotorThresholdRecheckForm()
         if context.get("can_start_plan"):
@@ -330,3 +334,59 @@ def authorisation(request, pk):
         "history": course.authorisation_changes.select_related("changed_by"),
     }, status=400 if form.is_bound else 200)
 
+
+# --- Waitlist ------------------------------------------------------------------------------------
+
+
+def _bookable_visits(person, upcoming):
+    """The patient's booked visits at their home clinic that a wish may bring forward (from the
+    upcoming list already read for the page)."""
+    return [a for a in upcoming if a.status == Appointment.Status.BOOKED and a.clinic_id == person.home_clinic_id]
+
+
+def _waitlist(request, person, upcoming, form=None):
+    """The patient page's waitlist card: the wish waiting at the home clinic, its offers, and the
+    form to add one for whoever may book."""
+    entry = waitlist.waiting_entry(person, person.home_clinic)
+    card = {"waitlist_entry": entry, "waitlist_wish": waitlist.describe(entry) if entry else None,
+            "waitlist_offers": waitlist.recent_offers(person)}
+    if entry is None and may(request.user, BOOK) and person.status == person.Status.ACTIVE:
+        card["waitlist_form"] = form or WaitlistWishForm(appointments=_bookable_visits(person, upcoming),
+                                                         clinic=person.home_clinic)
+    return card
+
+
+@staff_required(BOOK)
+@require_POST
+def waitlist_add(request, uuid):
+    person = patient_for(request, uuid)
+    upcoming = selectors.upcoming_appointments(person, now=timezone.now(), page=1)
+    form = WaitlistWishForm(request.POST, appointments=_bookable_visits(person, upcoming), clinic=person.home_clinic)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            waitlist.add_wish(
+                patient=person, clinic=person.home_clinic, by=request.user, via=Appointment.Via.STAFF,
+                earlier_than=data.get("earlier_than"), weekdays=data["weekdays"], earliest_time=data["earliest_time"],
+                latest_time=data["latest_time"], from_date=data["from_date"], until_date=data["until_date"],
+                note=data["note"])
+        except waitlist.WaitlistRefusal as refusal:
+            messages.error(request, str(refusal))
+        else:
+            messages.success(request, "On the waitlist: freed times that suit will be offered to the patient.")
+    else:
+        messages.error(request, " ".join(f"{form.fields[name].label}: {' '.join(errors)}" if name in form.fields
+                                         else " ".join(errors) for name, errors in form.errors.items()))
+    return redirect(f"{reverse('staff:patient', args=[person.uuid])}#waitlist")
+
+
+@staff_required(BOOK)
+@require_POST
+def waitlist_withdraw(request, uuid):
+    person = patient_for(request, uuid)
+    entry = waitlist.waiting_entry(person, person.home_clinic)
+    if entry is not None and waitlist.withdraw(entry):
+        messages.success(request, "Taken off the waitlist.")
+    else:
+        messages.error(request, "The patient is not on the waitlist.")
+    return redirect(f"{reverse('staff:patient', args=[person.uuid])}#waitlist")

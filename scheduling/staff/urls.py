@@ -40,6 +40,8 @@ patient_urls = [
     path("<uuid:uuid>/plans/new/", patients.plan_start, name="plan-start"),
     path("<uuid:uuid>/invite/", patients.invite, name="invite"),
     path("<uuid:uuid>/motor-threshold/recheck/", patients.mt_recheck, name="mt-recheck"),
+    path("<uuid:uuid>/waitlist/", patients.waitlist_add, name="waitlist-add"),
+    path("<uuid:uuid>/waitlist/withdraw/", patients.waitlist_withdraw, name="waitlist-withdraw"),
 ]
 
 plan_urls = [

@@ -41,7 +41,7 @@ from hypothesis import strategies as st
 
 from patients.models import PatientFlag, PlanTemplate, TreatmentCourse
 from scheduling.models import Appointment
-from scheduling.services import outreach, plans
+from scheduling.services import outreach, plans, waitlist
 from scheduling.services.portal import open_portal_account, portal_account_for, set_password_link
 from scheduling.services.reminders import link_for
 from tests.factories import (
@@ -51,8 +51,10 @@ from tests.factories import (
     PatientFactory,
     PatientFlagFactory,
     ProtocolFactory,
+    SlotOfferFactory,
     TreatmentCourseFactory,
     UserFactory,
+    WaitlistEntryFactory,
     staff_user,
 )
 from tests.tmsclinic.test_url_map import patterns
@@ -329,6 +331,9 @@ def fuzz_data(open_clinic, chair, protocol_for_fuzz):
                                   uuid=ordered(12))
     overdue = PatientFlagFactory(patient=kept, plan=plan, kind=PatientFlag.Kind.OVERDUE_MAINTENANCE)
     portal_user = open_portal_account(kept, password=PORTAL_PASSWORD)
+    # On the waitlist, with an offer of a freed time.
+    offer = SlotOfferFactory(entry=WaitlistEntryFactory(patient=kept), chair=chair,
+                             starts_at=datetime.datetime(2026, 12, 9, 9, 0, tzinfo=clinic.tz))
     # After an acute course with no plan yet: a safety flag, and checked in on the other chair.
     waiting = PatientFactory(home_clinic=clinic, first_name="Waiting", uuid=ordered(3))
     TreatmentCourseFactory(patient=waiting, protocol=protocol, status=TreatmentCourse.Status.COMPLETED,
@@ -349,7 +354,8 @@ def fuzz_data(open_clinic, chair, protocol_for_fuzz):
         uuids=[ordered(number) for number in (1, 2, 3, 4, 11, 12, 13)],
         pks=[plan.pk, paused.pk, overdue.pk, safety.pk],
         tokens=[link_for(upcoming).rstrip("/").rsplit("/", 1)[1], kept.calendar_token,
-                outreach.link_for(OutreachMessageFactory(flag=overdue)).rstrip("/").rsplit("/", 1)[1]],
+                outreach.link_for(OutreachMessageFactory(flag=overdue)).rstrip("/").rsplit("/", 1)[1],
+                waitlist.link_for(offer).rstrip("/").rsplit("/", 1)[1]],
         extra_urls=[urllib.parse.urlsplit(invitation).path],
         portal_user=portal_user,
     )

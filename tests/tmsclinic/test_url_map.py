@@ -43,6 +43,8 @@ STAFF_ACCESS = {
     "plan-start": CLINICIANS,
     "invite": BOOKERS,
     "mt-recheck": CLINICIANS,
+    "waitlist-add": BOOKERS,
+    "waitlist-withdraw": BOOKERS,
     "plan-pause": CLINICIANS,
     "plan-resume": CLINICIANS,
     "plan-end": CLINICIANS,
@@ -62,7 +64,7 @@ STAFF_ACCESS = {
 
 # Portal views that work without a portal login: the login itself, or a link with a key.
 PORTAL_WITHOUT_LOGIN = {"login", "logout", "password-reset", "password-reset-sent", "set-password",
-                        "reminder-link", "come-back", "sms-inbound", "calendar-feed"}
+                        "reminder-link", "come-back", "sms-inbound", "calendar-feed", "offer"}
 # The other routes, by name: site root, health probe, automatic logoff's session endpoints,
 # staff login and password pages.
 OTHER_ROUTES = {"home", "healthz", "favicon",

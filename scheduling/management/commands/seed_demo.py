@@ -814,6 +814,79 @@ def demo_portal_logins():
     return logins
 
 
+def seed_waitlist(now):
+    """A few waitlist wishes at the first clinic, and freed times whose offers are in every state:
+    one holding two offers (open, declined, expired), one filled from the waitlist (accepted,
+    gone), one with no taker. A handful of queries whatever the demo's size. Returns the offers."""
+    from scheduling.models import FreedSlot, SlotOffer, WaitlistEntry
+    from scheduling.services import SlotUnavailable, book_appointment, open_slots
+    from scheduling.services.calendar import after
+
+    clinic = Clinic.objects.order_by("pk").first()
+    chair = Chair.objects.filter(clinic=clinic, active=True).order_by("name").first()
+    plans = list(MaintenancePlan.objects.active().filter(patient__home_clinic=clinic, patient__status="active")
+                 .exclude(patient__email="").select_related("patient", "protocol").order_by("patient__mrn")[:8])
+    if chair is None or len(plans) < 6:
+        return []
+    entries = WaitlistEntry.objects.bulk_create(
+        WaitlistEntry(patient=plan.patient, clinic=clinic, created_at=now - datetime.timedelta(days=2 + 5 * n),
+                      via=("staff", "portal")[n % 2], weekdays="01234" if n >= 6 else "")
+        for n, plan in enumerate(plans))
+    duration = datetime.timedelta(minutes=max(plan.protocol.chair_minutes for plan in plans))
+    today = clinic.local(now).date()
+    starts = [slot.starts_at for slot in open_slots(
+        clinic=clinic, duration=duration, start=now + datetime.timedelta(hours=settings.TMS_WAITLIST_NOTICE_HOURS),
+        end=datetime.datetime.combine(today + datetime.timedelta(days=8), datetime.time(0), tzinfo=clinic.tz),
+        chairs=[chair])]
+    times = []
+    for start in starts:  # three free times, apart from one another
+        if not times or start >= after(times[-1], duration + datetime.timedelta(hours=1)):
+            times.append(start)
+        if len(times) == 3:
+            break
+    if len(times) < 3:
+        return []
+    hold = datetime.timedelta(minutes=settings.TMS_WAITLIST_HOLD_MINUTES)
+    reasons = [FreedSlot.Reason.CANCELLED, FreedSlot.Reason.MOVED, FreedSlot.Reason.CANCELLED]
+    freed = FreedSlot.objects.bulk_create(
+        FreedSlot(clinic=clinic, chair=chair, starts_at=start, ends_at=after(start, duration), reason=reason,
+                  created_at=now - datetime.timedelta(hours=2), look_at=now)
+        for start, reason in zip(times, reasons, strict=True))
+    def offer(entry, slot, status, sent_minutes_ago, **fields):
+        sent_at = now - datetime.timedelta(minutes=sent_minutes_ago)
+        return SlotOffer(entry=entry, patient=entry.patient, clinic=clinic, chair=chair, starts_at=slot.starts_at,
+                          ends_at=slot.ends_at, channel="email", status=status, attempts=1, claimed_at=sent_at,
+                          sent_at=sent_at, expires_at=sent_at + hold, freed_slot=slot, **fields)
+
+    holding, filled, unfilled = freed
+    offers = [
+        offer(entries[0], holding, SlotOffer.Status.OPEN, 5),
+        offer(entries[1], holding, SlotOffer.Status.DECLINED, 70, answered_at=now - datetime.timedelta(minutes=60)),
+        offer(entries[2], holding, SlotOffer.Status.EXPIRED, 100),
+        offer(entries[4], filled, SlotOffer.Status.GONE, 50, gone_told_at=now - datetime.timedelta(minutes=40)),
+        offer(entries[5], unfilled, SlotOffer.Status.DECLINED, 200, answered_at=now - datetime.timedelta(minutes=190)),
+    ]
+    try:
+        appointment = book_appointment(patient=entries[3].patient, chair=chair, starts_at=filled.starts_at,
+                                       kind=Appointment.Kind.MAINTENANCE, booked_by=None, plan=plans[3],
+                                       via=Appointment.Via.PORTAL, duration=duration)
+    except SlotUnavailable:  # the patient is busy then: the time stays with its gone offer only
+        appointment = None
+    if appointment is not None:
+        # The same seed on the same day gives the same demo, this booking's key too.
+        appointment.uuid = uuid.uuid5(entries[3].patient.uuid, "waitlist demo")
+        Appointment.objects.filter(pk=appointment.pk).update(uuid=appointment.uuid)
+        offers.append(offer(entries[3], filled, SlotOffer.Status.ACCEPTED, 55, appointment=appointment,
+                            answered_at=now - datetime.timedelta(minutes=45)))
+        WaitlistEntry.objects.filter(pk=entries[3].pk).update(status=WaitlistEntry.Status.BOOKED,
+                                                              closed_at=now - datetime.timedelta(minutes=45))
+    filled_status = FreedSlot.Status.FILLED if appointment else FreedSlot.Status.UNFILLED
+    FreedSlot.objects.filter(pk=filled.pk).update(status=filled_status, closed_at=now - datetime.timedelta(minutes=45))
+    FreedSlot.objects.filter(pk=unfilled.pk).update(status=FreedSlot.Status.UNFILLED, closed_at=now,
+                                                    note="Offered to 1; no one took it.")
+    return SlotOffer.objects.bulk_create(offers)
+
+
 class Command(BaseCommand):
     help = (
         "Seed a demo: two clinics, a user for every staff role and patients in every stage of "
@@ -880,6 +953,7 @@ class Command(BaseCommand):
             flags = flag_overdue_patients(now)
             backdate_open_flags(builder, now)
             open_demo_portal_accounts()
+            seed_waitlist(now)
         # Statistics for the query planner, as after any bulk load: PostgreSQL's autovacuum
         # would get to it minutes later, SQLite never does on its own, and until then the
         # planner guesses (the flag job took ten times longer on a freshly seeded database).
