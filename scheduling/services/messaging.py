@@ -6,10 +6,32 @@ import smtplib
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import transaction
+from django.db.models import F
 
 from .. import sms
 
 EMAIL, SMS = "email", "sms"
+
+PENDING, SENDING = "pending", "sending"
+
+
+def claim(due, *, now, limit, order_by):
+    """Take up to ``limit`` pending rows of the queryset ``due`` for this worker, marking them
+    sending: rows another worker holds locked are skipped (PostgreSQL), SQLite's IMMEDIATE
+    transactions serialise the claim, and on a backend without row locks only what this update
+    really took is kept. Every outbox (reminders, outreach, offers) claims this way, so two
+    workers never send the same row. Returns the claimed ids."""
+    model = due.model
+    with transaction.atomic():
+        ids = list(due.filter(status=PENDING).order_by(order_by).select_for_update(skip_locked=True)
+                   .values_list("pk", flat=True)[:limit])
+        claimed = model.objects.filter(pk__in=ids, status=PENDING).update(
+            status=SENDING, claimed_at=now, attempts=F("attempts") + 1)
+        if claimed != len(ids):
+            ids = list(model.objects.filter(pk__in=ids, status=SENDING, claimed_at=now).values_list("pk", flat=True))
+    return ids
+
 
 TRANSIENT_MAIL_ERRORS = (ConnectionError, TimeoutError, smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError)
 

@@ -29,7 +29,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core import signing
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, OuterRef
 from django.urls import reverse
 from django.utils import timezone
 
@@ -211,17 +211,8 @@ def _channel_at_send(message, usable, earlier):
 
 
 def _claim(now):
-    with transaction.atomic():
-        ids = list(
-            OutreachMessage.objects.filter(status=PENDING, scheduled_for__lte=now)
-            .order_by("scheduled_for").select_for_update(skip_locked=True).values_list("pk", flat=True)[:BATCH]
-        )
-        claimed = OutreachMessage.objects.filter(pk__in=ids, status=PENDING).update(
-            status=OutreachMessage.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1)
-        if claimed != len(ids):
-            ids = list(OutreachMessage.objects.filter(pk__in=ids, status=OutreachMessage.Status.SENDING,
-                                                      claimed_at=now).values_list("pk", flat=True))
-    return ids
+    return messaging.claim(OutreachMessage.objects.filter(scheduled_for__lte=now), now=now, limit=BATCH,
+                           order_by="scheduled_for")
 
 
 def why_not(message, now, booked):

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, OuterRef
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -214,24 +214,9 @@ def render(reminder):
 
 
 def _claim(now):
-    """Take up to BATCH due rows for this worker: locked rows another worker holds are
-    skipped (PostgreSQL), and SQLite's IMMEDIATE transactions serialise the claim."""
-    with transaction.atomic():
-        ids = list(
-            Reminder.objects.filter(status=Reminder.Status.PENDING, scheduled_for__lte=now)
-            .order_by("scheduled_for")
-            .select_for_update(skip_locked=True)
-            .values_list("pk", flat=True)[:BATCH]
-        )
-        claimed = Reminder.objects.filter(pk__in=ids, status=Reminder.Status.PENDING).update(
-            status=Reminder.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1
-        )
-        if claimed != len(ids):
-            # Another worker took some of them between our read and our update (a backend
-            # without row locks): send only what this update really claimed.
-            ids = list(Reminder.objects.filter(pk__in=ids, status=Reminder.Status.SENDING, claimed_at=now)
-                       .values_list("pk", flat=True))
-    return ids
+    """Take up to BATCH due rows for this worker (messaging.claim)."""
+    return messaging.claim(Reminder.objects.filter(scheduled_for__lte=now), now=now, limit=BATCH,
+                           order_by="scheduled_for")
 
 
 def _superseded(rows, now):

@@ -25,7 +25,6 @@ from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.db.models.signals import post_save, pre_save
 from django.dispatch import receiver
 from django.template.loader import render_to_string
@@ -403,15 +402,7 @@ def _close(freed, offers, now, quiet):
 
 
 def _claim(now):
-    with transaction.atomic():
-        ids = list(SlotOffer.objects.filter(status=SlotOffer.Status.PENDING).order_by("created_at")
-                   .select_for_update(skip_locked=True).values_list("pk", flat=True)[:ROWS_PER_RUN])
-        claimed = SlotOffer.objects.filter(pk__in=ids, status=SlotOffer.Status.PENDING).update(
-            status=SlotOffer.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1)
-        if claimed != len(ids):  # a backend without row locks: keep only what this update took
-            ids = list(SlotOffer.objects.filter(pk__in=ids, status=SlotOffer.Status.SENDING, claimed_at=now)
-                       .values_list("pk", flat=True))
-    return ids
+    return messaging.claim(SlotOffer.objects.all(), now=now, limit=ROWS_PER_RUN, order_by="created_at")
 
 
 def why_not_send(offer, now):

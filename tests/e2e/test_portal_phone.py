@@ -24,16 +24,6 @@ from tests.factories import (
 
 pytestmark = pytest.mark.browser
 SHOTS = Path("test-results/portal")
-PHONE = {"width": 390, "height": 844}
-
-
-@pytest.fixture
-def phone(browser, live_server):
-    context = browser.new_context(base_url=live_server.url, viewport=PHONE, is_mobile=True, has_touch=True)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    yield page
-    context.close()
 
 
 def phq9_url():
