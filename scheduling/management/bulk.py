@@ -17,6 +17,7 @@ import datetime
 import io
 import queue
 import threading
+import time
 import uuid
 
 from django.core.management.color import no_style
@@ -147,7 +148,9 @@ class Table:
             csv.writer(text, lineterminator="\n").writerows(rows)
             text.seek(0)
             with raw.cursor() as cursor:
-                cursor.copy_expert(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", text)
+                # Read in big pieces: each piece takes the interpreter lock back from the builder.
+                cursor.copy_expert(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", text,
+                                   size=1 << 20)
         else:
             marks = ", ".join("?" * len(self.columns))
             raw.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)  # noqa: S608
@@ -232,16 +235,21 @@ class BulkLoad:
                 cursor.execute(f'DROP INDEX "{name}"')
         self.dropped = [("index", *index) for index in indexes] + [("constraint", *c) for c in constraints]
 
-    def finish(self):
+    def finish(self, report=None):
+        """Put the indexes and constraints back; ``report(seconds, what)`` hears of each that
+        took a second or more."""
         postgres = connection.vendor == "postgresql"
         with connection.cursor() as cursor:
             if self.dropped and postgres:
                 cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
             for kind, table, name, definition in self.dropped:
+                started = time.perf_counter()
                 if kind == "index":
                     cursor.execute(definition)
                 else:
                     cursor.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
+                if report is not None and time.perf_counter() - started >= 1:
+                    report(time.perf_counter() - started, f"{table}: {name}")
             if self.dropped and postgres:
                 cursor.execute("SET CONSTRAINTS ALL DEFERRED")
             if self.cache_size is not None:

@@ -24,6 +24,7 @@ the clinic's n-th chair.
 
 import datetime
 import random
+import time
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -288,8 +289,11 @@ class ClinicSeating:
     def is_open(self, day):
         return day.weekday() in self.lanes and day not in self.closed
 
-    def open_on_or_after(self, day):
-        while not self.is_open(day):
+    def free_on_or_after(self, day):
+        """The first open day from ``day`` with a chair free at some time: where a full clinic
+        books a visit."""
+        chairs = len(self.chairs)
+        while not (self.is_open(day) and any(self.taken[day, time] < chairs for time in self.lanes[day.weekday()])):
             day += ONE_DAY
         return day
 
@@ -403,12 +407,16 @@ class DemoBuilder:
         reset_queries()
 
     def start_writing(self):
-        """From now on rows are written on a thread of their own while the next are built."""
-        self.writer = Writer()
+        """From now on, on PostgreSQL, rows are written on a thread of their own while the next
+        are built (the server does the work). SQLite's work is done in this process, row by row
+        with the interpreter lock taken back each time: a thread would only wait for it."""
+        if self.values.postgres:
+            self.writer = Writer()
 
     def finish_writing(self):
         writer, self.writer = self.writer, None
-        writer.close()
+        if writer is not None:
+            writer.close()
 
     def written(self, model):
         return next(table.written for table in self.tables if table.model is model)
@@ -654,9 +662,9 @@ class DemoBuilder:
             if visits:
                 first = max(first, visits[-1][-1] + ONE_DAY)
             first = self._missed_visit(booked, patient, seating, protocol, plan, first, stopped=stopped, lapsed=lapsed)
-            visit = [seating.open_on_or_after(first)]
+            visit = [seating.free_on_or_after(first)]
             while len(visit) < phase.sessions_per_visit:
-                visit.append(seating.open_on_or_after(visit[-1] + ONE_DAY))
+                visit.append(seating.free_on_or_after(visit[-1] + ONE_DAY))
             dues.append(due)
             if visit[0] >= stopped:
                 if book_next:
@@ -752,7 +760,7 @@ class DemoBuilder:
     def _missed_visit(self, booked, patient, seating, protocol, plan, first, *, stopped, lapsed):
         """Maybe a maintenance session booked on ``first`` that did not happen; returns the day
         from which the visit is then looked for."""
-        day = seating.open_on_or_after(first)
+        day = seating.free_on_or_after(first)
         if day >= seating.today or day - first > 7 * ONE_DAY:
             return first  # only days already over are missed
         roll = self.rng.random()
@@ -770,7 +778,7 @@ class DemoBuilder:
                           protocol.chair_minutes, plan=plan, missed=status)
         if day >= stopped:
             # The front desk rebooked a week later, and the patient may not have come again.
-            again = seating.open_on_or_after(day + 7 * ONE_DAY)
+            again = seating.free_on_or_after(day + 7 * ONE_DAY)
             if again < seating.today and self.rng.random() < LAPSED_NO_SHOW_RATE:
                 self._appointment(booked, patient, seating, seating.seat(again), Appointment.Kind.MAINTENANCE,
                                   protocol, protocol.chair_minutes, plan=plan, missed=status)
@@ -1130,6 +1138,24 @@ def seed_waitlist(now):
     return SlotOffer.objects.bulk_create(offers)
 
 
+class Stopwatch:
+    """Prints how long each step took (at verbosity 2), for whoever measures the seed."""
+
+    def __init__(self, out):
+        self.out = out
+        self.last = time.perf_counter()
+
+    def detail(self, seconds, what):
+        if self.out is not None:
+            self.out.write(f"          {seconds:6.1f} s  {what}")
+
+    def lap(self, step):
+        now = time.perf_counter()
+        if self.out is not None:
+            self.out.write(f"  {now - self.last:6.1f} s  {step}")
+        self.last = now
+
+
 class Command(BaseCommand):
     help = (
         "Seed a demo chain: about one clinic for every 800 patients, a user for every staff role and "
@@ -1172,6 +1198,7 @@ class Command(BaseCommand):
 
         now = timezone.now()
         values = Values()
+        clock = Stopwatch(self.stdout if verbosity > 1 else None)
         with transaction.atomic():
             staff = seed_staff()
             protocols = seed_protocols()
@@ -1188,6 +1215,7 @@ class Command(BaseCommand):
                                   course_template=course_template, plan_template=plan_template, staff=staff,
                                   values=values)
             load = BulkLoad(builder.models)
+            clock.lap("clinics, staff and protocols")
             load.begin()
             builder.start_writing()
             try:
@@ -1200,20 +1228,25 @@ class Command(BaseCommand):
                 builder.write()
             finally:
                 builder.finish_writing()
-            load.finish()
+            clock.lap("patients built and written")
+            load.finish(report=clock.detail)
+            clock.lap("indexes and constraints put back")
             # What the hourly job would do: the worklist shows the overdue patients at once. The
             # seeded no-shows are older than any mark a run on the empty database left.
             forget_missed_appointments_mark()
             flags = flag_overdue_patients(now)
             backdate_open_flags(builder, now)
             load.finish()  # the sequences again, past the rows written since
+            clock.lap("the flag job and the outreach history")
             open_demo_portal_accounts()
             seed_waitlist(now)
+        clock.lap("portal accounts, waitlist, commit")
         # Statistics for the query planner, as after any bulk load: PostgreSQL's autovacuum
         # would get to it minutes later, SQLite never does on its own, and until then the
         # planner guesses (the flag job took ten times longer on a freshly seeded database).
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
+        clock.lap("ANALYZE")
         self._report(builder, patients, seed, flags)
         self._portal_logins()
 
