@@ -4,6 +4,12 @@ from ``patients.outcomes``).
 Only matplotlib's object-oriented API is used (no pyplot): it keeps no global figure state,
 so concurrent requests cannot draw into each other's charts. Each drawn element that a
 reader (or a test) needs to find carries an SVG id (matplotlib's ``gid``).
+
+Drawing one takes 50–150 ms, so each chart is kept by its data — the plain values it plots, as
+a key — in this process's memory (``CHARTS_KEPT`` of them, least recently used out first): a
+chart is drawn again only when its data changed. Nothing leaves the process (no patient's scores
+in a shared cache). ``warm_up()``, called as a web process starts (tmsclinic/wsgi.py), imports
+matplotlib and draws once, so that no request pays for that (about a second).
 """
 
 import datetime
@@ -17,6 +23,8 @@ from .models import Assessment
 from .outcomes import DAYS_PER_MONTH, survival_at
 
 PHQ9_MAX = 27
+# About 10–40 KB each: a few megabytes per process at most.
+CHARTS_KEPT = 256
 BAND_COLOURS = {
     Assessment.Band.MINIMAL: "#e3f1e1",
     Assessment.Band.MILD: "#f3f3d8",
@@ -47,6 +55,11 @@ def _matplotlib():
     # and the ids matplotlib generates are the same on every render.
     matplotlib.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "tmsclinic", "font.size": 9})
     return matplotlib
+
+
+def warm_up():
+    """Import matplotlib and draw one chart now, not in the first request that shows one."""
+    _draw_mt(((datetime.date(2000, 1, 3), 50), (datetime.date(2000, 1, 10), 52)))
 
 
 def _figure(**kwargs):
@@ -98,6 +111,19 @@ def phq9_chart(*, scores, sessions, courses, maintenance_from, until):
     ``maintenance_from``: the day the maintenance plan started, or None; ``until``: the last
     day the chart shows (usually today).
     """
+    plotted = tuple(
+        (course["start"], course["end"], course["label"],
+         course["outcome"]["baseline"].total if course["outcome"]["baseline"] is not None else None,
+         course["latest_on"], course["outcome"]["latest"].total if course["outcome"]["latest"] else None,
+         bool(course["outcome"]["response"]), bool(course["outcome"]["remission"]))
+        for course in courses)
+    return _draw_phq9(tuple(scores), tuple(sessions), plotted, maintenance_from, until)
+
+
+@functools.lru_cache(maxsize=CHARTS_KEPT)
+def _draw_phq9(scores, sessions, courses, maintenance_from, until):
+    """``courses``: (start, end, label, baseline total, day of the latest score, latest total,
+    response, remission) each."""
     # Fixed margins rather than a layout engine, which would draw the figure twice: room on
     # the right for the band names and below for the dates and the legend.
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
@@ -107,7 +133,7 @@ def phq9_chart(*, scores, sessions, courses, maintenance_from, until):
     figure.subplots_adjust(left=0.08, right=0.8, top=0.97, bottom=0.28)
     axes = figure.add_subplot()
     days = [day for day, _ in scores]
-    first = min([*days, *sessions, *(course["start"] for course in courses)])
+    first = min([*days, *sessions, *(course[0] for course in courses)])
     last = max(until, maintenance_from or until)
     axes.set_xlim(first - datetime.timedelta(days=3), last + datetime.timedelta(days=3))
     axes.set_ylim(0, PHQ9_MAX)
@@ -122,16 +148,15 @@ def phq9_chart(*, scores, sessions, courses, maintenance_from, until):
         axes.text(1.01, (low + high) / 2, band.label, transform=label_at_right, va="center", fontsize=8,
                   gid=f"phq9-band-label-{band}")
 
-    for n, course in enumerate(courses):
-        axes.axvspan(course["start"], course["end"], color="#8c8c8c", alpha=0.12, zorder=1,
-                     gid=f"phq9-course-{n}")
-        axes.text(course["start"], 26, f" {course['label']}", fontsize=8, va="top", gid=f"phq9-course-label-{n}")
-        outcome = course["outcome"]
-        if outcome["baseline"] is not None:
-            axes.hlines(outcome["baseline"].total / 2, course["start"], course["end"], colors=RESPONSE_COLOUR,
+    for n, (start, end, label, baseline, latest_on, latest, response, remission) in enumerate(courses):
+        axes.axvspan(start, end, color="#8c8c8c", alpha=0.12, zorder=1, gid=f"phq9-course-{n}")
+        axes.text(start, 26, f" {label}", fontsize=8, va="top", gid=f"phq9-course-label-{n}")
+        outcome = {"response": response, "remission": remission}
+        if baseline is not None:
+            axes.hlines(baseline / 2, start, end, colors=RESPONSE_COLOUR,
                         linestyles="dashed", linewidth=0.8, zorder=2, gid=f"phq9-response-threshold-{n}",
                         label="Half the course's baseline")
-        latest_point = (course["latest_on"], outcome["latest"].total) if outcome["latest"] else None
+        latest_point = (latest_on, latest) if latest is not None else None
         reached = [name for name in ("response", "remission") if outcome[name]]
         if reached:
             axes.annotate(" and ".join(reached).capitalize(), latest_point, xytext=(8, 8), textcoords="offset points",
@@ -166,6 +191,11 @@ def phq9_chart(*, scores, sessions, courses, maintenance_from, until):
 def mt_chart(measurements):
     """Measured motor thresholds as SVG: ``measurements`` are (day, % of machine output), oldest
     first."""
+    return _draw_mt(tuple((day, value) for day, value in measurements))
+
+
+@functools.lru_cache(maxsize=CHARTS_KEPT)
+def _draw_mt(measurements):
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 
     figure = _figure(figsize=(7.2, 2.4))
@@ -186,6 +216,15 @@ def mt_chart(measurements):
 def survival_chart(groups):
     """Relapse-free survival by group as SVG. ``groups``: dicts with ``key``, ``label``,
     ``durations`` (days), ``events`` and ``steps`` (from ``patients.outcomes.kaplan_meier``)."""
+    return _draw_survival(tuple(
+        (group["key"], group["label"], tuple(group["durations"]), tuple(group["events"]),
+         tuple(tuple(step) for step in group["steps"]))
+        for group in groups))
+
+
+@functools.lru_cache(maxsize=CHARTS_KEPT)
+def _draw_survival(plotted):
+    groups = [dict(zip(("key", "label", "durations", "events", "steps"), group, strict=True)) for group in plotted]
     from matplotlib.ticker import PercentFormatter
 
     figure = _figure(figsize=(7, 3.4))

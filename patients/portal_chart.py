@@ -6,6 +6,7 @@ means is said in the patient's words by ``legend()``, as HTML under the chart.
 """
 
 import datetime
+import functools
 
 from patients import charts
 from patients.models import Assessment
@@ -51,7 +52,13 @@ def halfway_lines(courses, assessments, zone):
 
 def phq9_chart(*, scores, halfway, until):
     """The portal's PHQ-9 chart as SVG. ``scores``: (day, total) oldest first; ``halfway``:
-    (start, end or None, value) per course, from ``halfway_lines``; ``until``: the last day."""
+    (start, end or None, value) per course, from ``halfway_lines``; ``until``: the last day.
+    Kept by its data, as the staff charts are (patients/charts.py)."""
+    return _draw(tuple(scores), tuple(tuple(line) for line in halfway), until)
+
+
+@functools.lru_cache(maxsize=charts.CHARTS_KEPT)
+def _draw(scores, halfway, until):
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 
     figure = charts._figure(figsize=(WIDTH_INCHES, HEIGHT_INCHES))
