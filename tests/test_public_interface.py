@@ -52,4 +52,4 @@ def test_seed_demo_takes_patients_clinics_and_seed():
     assert get_commands()["seed_demo"] == "scheduling"
     parser = load_command_class("scheduling", "seed_demo").create_parser("manage.py", "seed_demo")
     options = {option for action in parser._actions for option in action.option_strings}
-    assert {"--patients", "--seed"} <= options
+    assert {"--patients", "--clinics", "--seed"} <= options

@@ -166,12 +166,13 @@ def _spread(days, count):
     return [days[round((k + 0.5) * len(days) / count - 0.5)] for k in range(count)]
 
 
-def course_days(*, clinic, template, first_day, last_possible_day=None):
+def course_days(*, clinic, template, first_day, last_possible_day=None, calendar=None):
     """The treatment days of a course from ``first_day``: week by week, the template's number
-    of days out of that week's open weekdays (Monday to Friday that the clinic is open)."""
+    of days out of that week's open weekdays (Monday to Friday that the clinic is open).
+    ``calendar``, a ClinicCalendar covering the course, saves its two queries."""
     weeks = template.days_per_week
     last_possible_day = last_possible_day or first_day + datetime.timedelta(weeks=len(weeks) + 1)
-    calendar = ClinicCalendar(clinic, first_day, last_possible_day)
+    calendar = calendar or ClinicCalendar(clinic, first_day, last_possible_day)
     days, missing = [], []
     for week, wanted in enumerate(weeks):
         week_start = first_day + datetime.timedelta(weeks=week)

@@ -2,6 +2,10 @@
 the reminders booking would write, sent by the worker when they fall due."""
 
 import datetime
+import json
+import os
+import subprocess
+import sys
 from collections import defaultdict
 from io import StringIO
 
@@ -15,8 +19,8 @@ from django.urls import reverse
 
 from patients.models import ITEM_FIELDS, Assessment, MaintenancePlan, Patient, PatientFlag, TreatmentCourse
 from scheduling import sms
-from scheduling.management.commands.seed_demo import REMINDED_PAST_SESSIONS, demo_portal_logins
-from scheduling.models import Appointment, Clinic, OpeningHours, Reminder, SessionRecord
+from scheduling.management.commands.seed_demo import GO_LIVE_DAYS, REMINDED_PAST_SESSIONS, demo_portal_logins
+from scheduling.models import Appointment, Clinic, ClinicMembership, OpeningHours, Reminder, SessionRecord
 from scheduling.services import reminders, sessions_used
 from scheduling.services.plans import flag_overdue_patients, refresh_plan
 from tmsclinic import roles
@@ -24,7 +28,7 @@ from tmsclinic import roles
 # A Wednesday: both clinics are open, with part of their day behind them and part to come.
 NOW = datetime.datetime(2026, 3, 11, 15, 0, tzinfo=datetime.UTC)
 MIDSUMMER = datetime.datetime(2026, 7, 15, 14, 20, tzinfo=datetime.UTC)
-PATIENTS = 40
+PATIENTS = 80
 
 
 @pytest.fixture(autouse=True)
@@ -132,13 +136,31 @@ def test_appointment_statuses_follow_the_clock(seeded):
     ).exists()
 
 
+def go_live(clinic):
+    return clinic.local(NOW).date() - datetime.timedelta(days=GO_LIVE_DAYS)
+
+
 def test_courses_open_with_a_mapping_visit_then_treatment_sessions(seeded):
-    for course in TreatmentCourse.objects.prefetch_related("appointments"):
+    imported = 0
+    for course in TreatmentCourse.objects.prefetch_related("appointments").select_related("patient__home_clinic"):
+        if course.start_date < go_live(course.patient.home_clinic):
+            # Brought over from the chain's old system: the course and its PHQ-9s, no appointments.
+            assert not course.appointments.all()
+            assert course.status == TreatmentCourse.Status.COMPLETED and course.ended_on > course.start_date
+            imported += 1
+            continue
         mapping, *sessions = sorted(course.appointments.all(), key=lambda appointment: appointment.starts_at)
         assert mapping.kind == Appointment.Kind.MAPPING
         assert mapping.clinic.local(mapping.starts_at).date() == course.start_date
         assert {session.kind for session in sessions} == {Appointment.Kind.ACUTE}
         assert sessions_used(course) <= course.planned_sessions == course.authorised_sessions
+    assert 0 < imported < TreatmentCourse.objects.count()
+
+
+def test_no_appointment_is_older_than_the_go_live(seeded):
+    for clinic in Clinic.objects.all():
+        first = clinic.appointments.order_by("starts_at").first()
+        assert first is None or clinic.local(first.starts_at).date() >= go_live(clinic)
 
 
 def test_stored_due_dates_are_what_the_app_would_compute(seeded):
@@ -305,7 +327,9 @@ def test_sessions_that_have_begun_have_only_their_latest_reminders_as_the_worker
     reminded = defaultdict(set)
     for reminder in begun:
         reminded[reminder.appointment.patient_id].add(reminder.appointment)
-    assert set(reminded) == set(Patient.objects.values_list("pk", flat=True))  # everyone has begun
+    # Everyone with a session begun (those from before the go-live have none here).
+    assert set(reminded) == set(Appointment.objects.filter(starts_at__lte=NOW).exclude(
+        status=Appointment.Status.CANCELLED).values_list("patient_id", flat=True))
     for patient_id, appointments in reminded.items():
         latest = Appointment.objects.filter(patient=patient_id, starts_at__lte=NOW).exclude(
             status=Appointment.Status.CANCELLED).order_by("-starts_at")
@@ -326,10 +350,13 @@ def test_the_worker_sends_the_seeded_reminders_as_they_fall_due(seeded, in_memor
 
     # A day or so later: when the first hours-before reminder after a day falls due, so that
     # whatever the random data, at least one such reminder is due for a session still to come.
-    tomorrow = Reminder.objects.filter(
+    # A moment outside every clinic's quiet hours, so that no SMS due by then is held back.
+    clinics = list(Clinic.objects.all())
+    tomorrow = next(moment for moment in Reminder.objects.filter(
         status=Reminder.Status.PENDING, kind=Reminder.Kind.HOURS_BEFORE,
         scheduled_for__gt=NOW + datetime.timedelta(days=1),
-    ).order_by("scheduled_for").values_list("scheduled_for", flat=True).first()
+    ).order_by("scheduled_for").values_list("scheduled_for", flat=True)
+        if not any(reminders.in_quiet_hours(clinic, moment) for clinic in clinics))
     due = Reminder.objects.filter(status=Reminder.Status.PENDING, scheduled_for__lte=tomorrow)
     later = reminder_rows(Reminder.objects.filter(status=Reminder.Status.PENDING, scheduled_for__gt=tomorrow))
     # The last reminder before a session still to come goes out, by the channel it was armed for.
@@ -433,3 +460,91 @@ def test_seed_demo_opens_two_portal_accounts_that_work(client, db, capsys):
     call_command("seed_demo", if_empty=True)
     again = capsys.readouterr().out
     assert all(email in again for email, _ in logins)  # make run prints them on every start
+
+
+# --- A chain of clinics -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def chain(db, frozen_now):
+    return seed_demo(patients=240, clinics=12)
+
+
+def test_a_chain_spans_five_time_zones_one_without_dst_and_one_in_the_south(chain):
+    zones = set(Clinic.objects.values_list("time_zone", flat=True))
+    assert Clinic.objects.count() == 12
+    assert len(zones) >= 5 and {"America/Phoenix", "Australia/Sydney"} <= zones
+    assert "12 clinics" in chain and "time zones" in chain
+
+
+def test_every_clinic_has_four_to_eight_chairs_and_a_team_of_its_own(chain):
+    for clinic in Clinic.objects.prefetch_related("chairs", "memberships__user__groups"):
+        in_service = [chair for chair in clinic.chairs.all() if chair.active]
+        assert 4 <= len(in_service) <= 8, clinic
+        home_roles = {group.name for membership in clinic.memberships.all() if membership.is_home
+                      for group in membership.user.groups.all()}
+        assert {roles.FRONT_DESK, roles.TECHNICIAN, roles.CLINICIAN} <= home_roles, clinic
+
+
+def test_records_name_staff_of_their_own_clinic(chain):
+    members = set(ClinicMembership.objects.values_list("user_id", "clinic_id"))
+    named = set(Appointment.objects.exclude(technician=None).values_list("technician_id", "clinic_id")) | set(
+        Appointment.objects.exclude(booked_by=None).values_list("booked_by_id", "clinic_id"))
+    assert named and named <= members
+    clinicians = set(Assessment.objects.values_list("entered_by_id", "patient__home_clinic_id"))
+    assert clinicians <= members
+
+
+def test_the_demo_logins_work_at_the_first_two_clinics(chain):
+    first_two = list(Clinic.objects.order_by("pk").values_list("pk", flat=True)[:2])
+    for username in ("frontdesk", "technician", "clinician", "clinicadmin"):
+        memberships = ClinicMembership.objects.filter(user__username=username)
+        assert sorted(memberships.values_list("clinic_id", flat=True)) == first_two
+        assert memberships.get(is_home=True).clinic_id == first_two[0]
+
+
+def test_patients_are_shared_out_by_chairs(chain):
+    clinics = list(Clinic.objects.order_by("pk"))
+    chairs = {clinic.pk: clinic.chairs.filter(active=True).count() for clinic in clinics}
+    # The first four patients of each clinic take the four stages in turn; the rest go by chairs.
+    rest = 240 - 4 * len(clinics)
+    rounds = rest / sum(chairs.values())
+    for clinic in clinics:
+        shared = clinic.patients.count() - 4
+        assert int(rounds) * chairs[clinic.pk] <= shared <= (int(rounds) + 1) * chairs[clinic.pk], clinic
+
+
+def test_about_one_clinic_for_every_800_patients_by_default(db, frozen_now):
+    seed_demo(patients=2100)
+    assert Clinic.objects.count() == 3  # 2 100 / 800, rounded
+
+
+def test_it_refuses_fewer_than_one_clinic(db):
+    with pytest.raises(CommandError, match="at least 1"):
+        seed_demo(clinics=0)
+    assert not Patient.objects.exists()
+
+
+SAME_DATA = """
+import json, django, time_machine
+django.setup()
+from django.core.management import call_command
+call_command("migrate", verbosity=0)
+from tests.scheduling.test_seed_demo import NOW, fingerprint, seed_demo
+with time_machine.travel(NOW, tick=False):
+    seed_demo(seed=7)
+print(json.dumps(fingerprint(), default=str, sort_keys=True))
+"""
+
+
+def test_the_same_seed_gives_the_same_data_on_sqlite_in_another_process(db, frozen_now, tmp_path):
+    """On PostgreSQL (CI's run), the same data on both backends; on SQLite, in another process
+    with its own hash seed: nothing depends on set order."""
+    seed_demo(seed=7)
+    here = json.loads(json.dumps(fingerprint(), default=str, sort_keys=True))
+    env = {**os.environ, "TMS_VAR_DIR": str(tmp_path), "PYTHONHASHSEED": "random"}
+    env.pop("DATABASE_URL", None)
+    env.setdefault("SECRET_KEY", "test-only-not-secret")
+    there = subprocess.run([sys.executable, "-c", SAME_DATA], env=env, cwd=settings.BASE_DIR, capture_output=True,
+                           text=True, check=True, timeout=300)
+    assert json.loads(there.stdout.splitlines()[-1]) == here

@@ -1,19 +1,25 @@
-"""``manage.py seed_demo``: fill an empty database with a demo that looks alive.
+"""``manage.py seed_demo``: fill an empty database with a demo chain of clinics that looks alive.
 
-Two clinics in different time zones, a staff user for every role, and patients in every
-stage of care — acute course under way, maintenance on time, maintenance overdue,
-discharged — with their appointments, session records, reminders and PHQ-9 histories. Dates are
-reckoned from today in each patient's clinic, so the demo never goes stale; the same
-``--seed`` on the same day gives the same data. Appointments never overlap on a chair or
-for a patient; a clinic gets the chairs its patients need beyond the few it starts with
-(about one for every 30 patients).
+A chain as chains are: about one clinic for every 800 patients (``--clinics`` to choose), each with
+4 to 8 chairs, its own staff and its own calendar, in cities across at least five time zones —
+one without daylight saving time (Phoenix) and one in the southern hemisphere (Sydney). Patients
+are shared out by chairs, so every clinic carries a realistic day: most of its chairs busy most of
+the day. A staff user for every role logs in to the first two clinics (and a superuser).
 
-Courses and plans follow the clinic's default course template and the "Taper to monthly"
-plan template, laid out by the same code that books them for staff. Patients are written a
-chunk at a time with ``bulk_create``, so ``save()`` never runs: what it would compute (a
-PHQ-9 total and band, a plan's due dates) is computed here with the models' own methods, and
-the reminders booking would write come from ``scheduling.services.reminders.reminders_for``: the worker
-sends them when they fall due, as for any booking.
+Patients are in every stage of care — acute course under way, maintenance on time, maintenance
+overdue, discharged — with their appointments, session records, reminders, outreach and PHQ-9
+histories. The chain moved onto this system ``GO_LIVE_DAYS`` ago: courses that began before
+then were brought over as the course and its PHQ-9 scores, without their appointments (which is
+why a year of history, about 15 appointments a patient, is what 100 000 patients carry).
+Dates are reckoned from today in each patient's clinic, so the demo never goes stale; the same
+``--seed`` on the same day gives the same data, on SQLite and on PostgreSQL alike.
+
+Fast: rows are built as plain tuples and written in bulk (``scheduling.management.bulk``:
+``executemany`` on SQLite, ``COPY`` on PostgreSQL), never through ``save()``. What ``save()``
+would compute — a PHQ-9 total and band, a plan's due dates, a course's days, the reminders a
+booking arms — comes from the models' and services' own methods. Appointments never overlap on
+a chair or for a patient: each day is cut into lanes and the n-th appointment in a lane takes
+the clinic's n-th chair.
 """
 
 import datetime
@@ -24,10 +30,10 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, reset_queries, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from patients.models import (
@@ -43,6 +49,7 @@ from patients.models import (
     Protocol,
     TreatmentCourse,
 )
+from scheduling.management.bulk import BulkLoad, Table, Values, Writer
 from scheduling.models import (
     Appointment,
     CadenceStep,
@@ -56,28 +63,31 @@ from scheduling.models import (
     SessionRecord,
 )
 from scheduling.services import course_days
+from scheduling.services.calendar import ClinicCalendar
 from scheduling.services.plans import SYSTEM_RESOLVED, flag_overdue_patients, forget_missed_appointments_mark
 from scheduling.services.portal import InviteRefused, open_portal_account
 from scheduling.services.reminders import channel_for, reminders_for, usable_channels
 from tmsclinic import roles
 
 ONE_DAY = datetime.timedelta(days=1)
-PATIENTS_PER_WRITE = 1000
-BATCH_SIZE = 1000
+# Rows are handed to the database every this many patients: memory stays flat at any size.
+PATIENTS_PER_WRITE = 2000
+PATIENTS_PER_CLINIC = 800
+MIN_CLINICS = 2
+# How long ago the chain moved onto this system: appointments start then.
+GO_LIVE_DAYS = 365
+# Discharged patients finished their course at any time in these last years.
+YEARS_OF_PATIENTS = 8
 
 
 @dataclass(frozen=True)
-class ClinicSpec:
+class City:
     name: str
     time_zone: str
-    address: str
+    country: str
+    first_clinic: str  # the name of the chain's first clinic in the city
+    street: str
     phone: str
-    chairs: int
-    chairs_out_of_service: int
-    open_saturday_morning: bool
-    # (month, day, name): fixed-date public holidays only; the demo needs closures, not a
-    # full holiday calendar.
-    holidays: tuple
     # (prefix, first, how many): numbers set aside for fiction that phonenumbers accepts.
     patient_phones: tuple
 
@@ -86,34 +96,48 @@ class ClinicSpec:
         return f"{prefix}{first + number % count:04d}"
 
 
-CLINICS = (
-    ClinicSpec(
-        name="Riverside TMS",
-        time_zone="America/New_York",
-        address="200 Riverside Drive\nNew York, NY 10025",
-        phone="+12125550100",
-        chairs=3,
-        chairs_out_of_service=1,
-        open_saturday_morning=True,
-        holidays=((1, 1, "New Year's Day"), (7, 4, "Independence Day"), (12, 25, "Christmas Day")),
-        patient_phones=("+1212555", 101, 99),  # 555-0101…0199 (NANPA's fictional range)
-    ),
-    ClinicSpec(
-        name="Thames TMS",
-        time_zone="Europe/London",
-        address="12 Bankside\nLondon SE1 9JE",
-        phone="+442079460000",
-        chairs=2,
-        chairs_out_of_service=0,
-        open_saturday_morning=False,
-        holidays=((1, 1, "New Year's Day"), (12, 25, "Christmas Day"), (12, 26, "Boxing Day")),
-        patient_phones=("+44207946", 1, 999),  # 020 7946 0001…0999 (Ofcom's drama range)
-    ),
+# The first two are the demo's first two clinics (their names are in the docs and the tests).
+# Telephone numbers are from the ranges set aside for drama: NANPA's 555-0100…0199, Ofcom's
+# 020 7946 0xxx and 0161 496 0xxx, ACMA's 02 5550 xxxx and 03 7010 xxxx.
+CITIES = (
+    City("New York", "America/New_York", "US", "Riverside", "200 Riverside Drive\nNew York, NY 10025",
+         "+12125550100", ("+1212555", 101, 99)),
+    City("London", "Europe/London", "GB", "Thames", "12 Bankside\nLondon SE1 9JE",
+         "+442079460000", ("+44207946", 1, 999)),
+    City("Phoenix", "America/Phoenix", "US", "Camelback", "2400 E Camelback Road\nPhoenix, AZ 85016",
+         "+16025550100", ("+1602555", 101, 99)),
+    City("Sydney", "Australia/Sydney", "AU", "Harbour", "45 Macquarie Street\nSydney NSW 2000",
+         "+61255500000", ("+6125550", 1, 9999)),
+    City("Chicago", "America/Chicago", "US", "Lakeshore", "680 N Lake Shore Drive\nChicago, IL 60611",
+         "+13125550100", ("+1312555", 101, 99)),
+    City("Los Angeles", "America/Los_Angeles", "US", "Sunset", "8600 Sunset Boulevard\nLos Angeles, CA 90069",
+         "+12135550100", ("+1213555", 101, 99)),
+    City("Denver", "America/Denver", "US", "Cherry Creek", "100 Fillmore Street\nDenver, CO 80206",
+         "+13035550100", ("+1303555", 101, 99)),
+    City("Manchester", "Europe/London", "GB", "Deansgate", "300 Deansgate\nManchester M3 4LQ",
+         "+441614960000", ("+44161496", 1, 999)),
+    City("Melbourne", "Australia/Melbourne", "AU", "Southbank", "1 City Road\nSouthbank VIC 3006",
+         "+61370100000", ("+6137010", 1, 9999)),
+    City("Boston", "America/New_York", "US", "Back Bay", "500 Boylston Street\nBoston, MA 02116",
+         "+16175550100", ("+1617555", 101, 99)),
+    City("Houston", "America/Chicago", "US", "Heights", "1100 Heights Boulevard\nHouston, TX 77008",
+         "+17135550100", ("+1713555", 101, 99)),
+    City("Seattle", "America/Los_Angeles", "US", "Capitol Hill", "1500 E Pine Street\nSeattle, WA 98122",
+         "+12065550100", ("+1206555", 101, 99)),
 )
+# Fixed-date public holidays only: the demo needs closures, not a full holiday calendar.
+HOLIDAYS = {
+    "US": ((1, 1, "New Year's Day"), (7, 4, "Independence Day"), (12, 25, "Christmas Day")),
+    "GB": ((1, 1, "New Year's Day"), (12, 25, "Christmas Day"), (12, 26, "Boxing Day")),
+    "AU": ((1, 1, "New Year's Day"), (1, 26, "Australia Day"), (4, 25, "Anzac Day"), (12, 25, "Christmas Day"),
+           (12, 26, "Boxing Day")),
+}
 # A split day: closed for lunch.
 WEEKDAY_HOURS = ((datetime.time(8), datetime.time(12, 30)), (datetime.time(13, 30), datetime.time(18)))
 SATURDAY_HOURS = ((datetime.time(8), datetime.time(12, 30)),)
 CHAIR_DEVICE = {"device_model": "MagVenture MagPro R30", "coil": "Cool-B65 figure-of-eight"}
+FIRST_CLINIC_CHAIRS = 8
+CHAIRS = (4, 8)
 
 # CLINICAL.md. Clinics edit these in admin; the seed only adds the ones that are missing.
 PROTOCOLS = (
@@ -137,7 +161,9 @@ ACUTE = "acute course in progress"
 ON_TIME = "maintenance on time"
 OVERDUE = "maintenance overdue"
 DISCHARGED = "discharged"
-STAGE_WEIGHTS = {ACUTE: 25, ON_TIME: 35, OVERDUE: 15, DISCHARGED: 25}
+# A clinic of 800 patients on file treats about 25 acute courses at a time and keeps about 110
+# patients on maintenance; most patients on file finished their care, many of them years ago.
+STAGE_WEIGHTS = {ACUTE: 3, ON_TIME: 10, OVERDUE: 4, DISCHARGED: 83}
 
 # Weekly for a month, every 2 weeks for 2 months, then monthly (a data migration creates it).
 PLAN_TEMPLATE = "Taper to monthly"
@@ -164,13 +190,13 @@ SIDE_EFFECTS = (
 # The delivery log's history: the reminders of each patient's latest sessions, sent on time,
 # as if booked a week ahead: demo sessions are booked days or weeks ahead, before either
 # reminder is due, so only consent and quiet hours decide what was armed.
-REMINDED_PAST_SESSIONS = 3
+REMINDED_PAST_SESSIONS = 1
 BOOKED_AHEAD = datetime.timedelta(days=7)
 
 # Who pays, spread over the demo's patients (the billing export's second key).
 PAYERS = ("Aetna", "Blue Cross Blue Shield", "Medicare", "UnitedHealthcare", "Self-pay")
 
-# username, first name, last name, role, Django admin access
+# username, first name, last name, role, Django admin access: they log in to the first two clinics.
 STAFF = (
     ("frontdesk", "Maria", "Lopez", roles.FRONT_DESK, False),
     ("technician", "Sam", "Patel", roles.TECHNICIAN, False),
@@ -178,6 +204,8 @@ STAFF = (
     ("clinicadmin", "Jordan", "Reyes", roles.CLINIC_ADMIN, True),
 )
 SUPERUSER = "admin"
+# Every clinic's own team (no password: the demo logins above are the ones to use).
+CLINIC_TEAM = (("frontdesk", roles.FRONT_DESK), ("technician", roles.TECHNICIAN), ("clinician", roles.CLINICIAN))
 
 FIRST_NAMES = (
     "Aisha", "Ben", "Carmen", "David", "Elena", "Farid", "Grace", "Hiro", "Ines", "James",
@@ -190,19 +218,46 @@ LAST_NAMES = (
     "Usman", "Valdez", "Walsh", "Xu", "Young", "Zimmer", "Murphy", "Kowalski", "Silva", "Ali",
 )
 
+APPOINTMENT_FIELDS = ["id", "uuid", "patient_id", "clinic_id", "chair_id", "technician_id", "kind", "course_id",
+                      "plan_id", "starts_at", "ends_at", "status", "booked_via", "booked_after_lapse", "booked_by_id",
+                      "cancel_reason", "cancelled_at", "checked_in_at", "updated_at"]
+VIA, AFTER_LAPSE, BOOKED_BY = 12, 13, 14  # positions in an appointment's row
+SESSION_FIELDS = ["id", "appointment_id", "pulses_delivered", "intensity_percent_mt", "motor_threshold",
+                  "mt_measured", "cpt_code", "coil_position", "side_effects", "operator_id", "recorded_at"]
+PATIENT_FIELDS = ["id", "uuid", "mrn", "first_name", "last_name", "date_of_birth", "email", "phone", "home_clinic_id",
+                  "preferred_channel", "payer", "email_consent", "email_consent_at", "sms_consent", "sms_consent_at",
+                  "primary_clinician_id", "status"]
+ASSESSMENT_FIELDS = ["id", "patient_id", *ITEM_FIELDS, "difficulty", "total", "band", "taken_at", "entered_by_id"]
+
+
+@dataclass
+class Booked:
+    """What the builder remembers of an appointment it wrote (its row is written as it is)."""
+
+    pk: int
+    starts_at: datetime.datetime
+    ends_at: datetime.datetime
+    status: str
+    row: list
+
 
 class ClinicSeating:
     """When one clinic is open, and which chair takes each appointment.
 
     Every open day is cut into lanes as long as the longest chair booking. The n-th
     appointment put in a lane on a date takes the clinic's n-th chair, so no chair is ever
-    double-booked, and the clinic gets as many chairs as its busiest lane needs.
+    double-booked. A full lane sends the visit to the day's least busy lane; only a clinic given
+    more patients than its chairs can treat (``--clinics`` too small) gets a chair more.
     """
 
-    def __init__(self, clinic, *, spec, lane_minutes, now):
+    def __init__(self, clinic, *, city, team, lane_minutes, now, values, chair_rows):
         self.clinic = clinic
-        self.spec = spec
+        self.chair_rows = chair_rows
+        self.city = city
+        self.team = team
+        self.values = values
         self.today = clinic.local(now).date()
+        self.go_live = self.today - GO_LIVE_DAYS * ONE_DAY
         lanes = defaultdict(list)
         step = datetime.timedelta(minutes=lane_minutes)
         for hours in clinic.opening_hours.all():
@@ -215,15 +270,17 @@ class ClinicSeating:
                 f"{clinic} has no weekday opening hours with room for a {lane_minutes}-minute "
                 "session; add some in admin or rename the clinic."
             )
-        self.lanes = dict(lanes)
-        self.closed = {
-            closure.starts_on + n * ONE_DAY
-            for closure in clinic.closures.all()
-            for n in range((closure.ends_on - closure.starts_on).days + 1)
-        }
-        self.chairs = list(clinic.chairs.filter(active=True).order_by("pk"))
+        self.lanes = {weekday: sorted(times) for weekday, times in lanes.items()}
+        # Courses run up to ten weeks past today; the calendar covers the whole history.
+        self.calendar = ClinicCalendar(clinic, self.go_live - 14 * ONE_DAY, self.today + 90 * ONE_DAY)
+        self.closed = set(self.calendar.closures)
+        every_chair = list(clinic.chairs.order_by("pk"))
+        self.chairs = [chair for chair in every_chair if chair.active]
+        self.chair_count = len(every_chair)
+        self.chairs_added = 0
         self.taken = Counter()
         self.treatment_days = {}
+        self.offsets = {}
 
     def at(self, day, time):
         return datetime.datetime.combine(day, time, tzinfo=self.clinic.tz).astimezone(datetime.UTC)
@@ -247,156 +304,278 @@ class ClinicSeating:
         that starts on the same day is laid out alike."""
         if (template.pk, first_day) not in self.treatment_days:
             self.treatment_days[template.pk, first_day], _ = course_days(
-                clinic=self.clinic, template=template, first_day=first_day
+                clinic=self.clinic, template=template, first_day=first_day, calendar=self.calendar
             )
         return self.treatment_days[template.pk, first_day]
 
     def seat(self, day, lane=None):
-        """A chair and a start time on ``day``: in ``lane``, else in the day's least busy lane."""
-        if lane is None:
-            lane = min(self.lanes[day.weekday()], key=lambda time: self.taken[day, time])
+        """A chair and a start time on ``day``: in ``lane`` while it has a free chair, else in
+        the day's least busy lane."""
+        if lane is None or self.taken[day, lane] >= len(self.chairs):
+            # The least busy lane; among equals, any (not always the first of the day).
+            rng = self.rng
+            lane = min(self.lanes[day.weekday()], key=lambda time: (self.taken[day, time], rng.random()))
         index = self.taken[day, lane]
         self.taken[day, lane] += 1
-        return self._chair(index), self.at(day, lane)
+        return self._chair(index), day, lane
+
+    def has_room(self, days):
+        """Whether one time of day has a chair free on every one of ``days``."""
+        chairs = len(self.chairs)
+        return any(all(self.taken[day, time] < chairs for day in days) for time in self.lanes[days[0].weekday()])
 
     def seat_series(self, days):
         """Seats for a course: the same time every day, in the lane that is least busy over
-        the whole course, so the clinic needs as few chairs as it can."""
-        usual = min(self.lanes[days[0].weekday()], key=lambda time: max(self.taken[day, time] for day in days))
+        the whole course."""
+        rng = self.rng
+        usual = min(self.lanes[days[0].weekday()],
+                    key=lambda time: (max(self.taken[day, time] for day in days), rng.random()))
         return [self.seat(day, usual if usual in self.lanes[day.weekday()] else None) for day in days]
+
+    def moment(self, day, lane, minutes):
+        """(start, end) of a visit in UTC: the day's offset from UTC is looked up once (opening
+        hours never span a clock change, which happens at night)."""
+        offset = self.offsets.get(day)
+        if offset is None:
+            offset = self.offsets[day] = self.at(day, lane).replace(tzinfo=None) - datetime.datetime.combine(day, lane)
+        starts = datetime.datetime.combine(day, lane, tzinfo=datetime.UTC) + offset
+        return starts, starts + datetime.timedelta(minutes=minutes)
 
     def _chair(self, index):
         while index >= len(self.chairs):
-            number = self.clinic.chairs.count() + 1
-            self.chairs.append(Chair.objects.create(clinic=self.clinic, name=f"Chair {number}", **CHAIR_DEVICE))
+            # Written with the rows (the connection is the writer's while the load runs).
+            self.chair_count += 1
+            chair = Chair(pk=self.chair_rows.pk(), clinic=self.clinic, name=f"Chair {self.chair_count}", **CHAIR_DEVICE)
+            self.chair_rows.add_instance(chair)
+            self.chairs.append(chair)
+            self.chairs_added += 1
         return self.chairs[index]
 
 
 class DemoBuilder:
-    """Builds each patient's history as unsaved rows, and writes them in bulk."""
+    """Builds each patient's history as rows, and writes them in bulk."""
 
-    def __init__(self, *, rng, now, clinics, protocols, course_template, plan_template, staff):
+    def __init__(self, *, rng, now, clinics, protocols, course_template, plan_template, staff, values):
         self.rng = rng
         self.now = now
+        self.values = values
         self.clinics = clinics
+        for seating in clinics:
+            seating.rng = rng
+        # Patients are shared out in proportion to each clinic's chairs, in a fixed shuffled order.
+        self.clinic_turns = [seating for seating in clinics for _ in seating.chairs]
+        random.Random(rng.random()).shuffle(self.clinic_turns)
         self.protocols = [protocols[name] for name in PATIENT_PROTOCOLS]
         self.course_template = course_template
         self.plan_template = plan_template
         self.plan_phases = list(plan_template.phases.all())
         self.staff = staff
         self.cadences = cadence_steps()
+        self.no_show_recorded = datetime.timedelta(minutes=settings.TMS_AUTO_NO_SHOW_MINUTES)
+        table = lambda model, fields=None: Table(model, values, now=now, fields=fields)  # noqa: E731
         # In the order the foreign keys need them written.
-        self.rows = {
-            model: []
-            for model in (Patient, TreatmentCourse, MaintenancePlan, MaintenancePhase, Appointment,
-                          SessionRecord, Assessment, PatientFlag, Reminder, OutreachMessage, OutreachAttempt)
-        }
-        self.written = Counter()
+        self.chairs = clinics[0].chair_rows if clinics else table(Chair)
+        self.patients = table(Patient, PATIENT_FIELDS)
+        self.courses = table(TreatmentCourse)
+        self.plans = table(MaintenancePlan)
+        self.phases = table(MaintenancePhase)
+        self.appointments = table(Appointment, APPOINTMENT_FIELDS)
+        self.session_records = table(SessionRecord, SESSION_FIELDS)
+        self.assessments = table(Assessment, ASSESSMENT_FIELDS)
+        self.flags = table(PatientFlag)
+        self.reminders = table(Reminder)
+        self.outreach = table(OutreachMessage)
+        self.attempts = table(OutreachAttempt)
+        self.tables = [self.chairs, self.patients, self.courses, self.plans, self.phases, self.appointments,
+                       self.session_records, self.assessments, self.flags, self.reminders, self.outreach, self.attempts]
         self.stages = Counter()
+        self.imported_courses = 0
+        self.writer = None
+
+    @property
+    def models(self):
+        return [table.model for table in self.tables]
 
     def write(self):
-        for model, rows in self.rows.items():
-            model.objects.bulk_create(rows, batch_size=BATCH_SIZE)
-            self.written[model] += len(rows)
-            rows.clear()
-        # With DEBUG on, Django keeps the SQL of the last 9000 queries: gigabytes of inserts.
+        for table in self.tables:
+            table.flush(self.writer)
+        # With DEBUG on, Django keeps the SQL of the last 9000 queries.
         reset_queries()
+
+    def start_writing(self):
+        """From now on rows are written on a thread of their own while the next are built."""
+        self.writer = Writer()
+
+    def finish_writing(self):
+        writer, self.writer = self.writer, None
+        writer.close()
+
+    def written(self, model):
+        return next(table.written for table in self.tables if table.model is model)
 
     def add_patient(self, number):
         rng = self.rng
         index = number - 1
-        first_appointment = len(self.rows[Appointment])
-        seating = self.clinics[index % len(self.clinics)]
         stages = list(STAGE_WEIGHTS)
         # The first patients take each stage in turn in every clinic, so even a tiny demo
         # shows them all.
-        if index < len(stages) * len(self.clinics):
+        forced = index < len(stages) * len(self.clinics)
+        if forced:
+            seating = self.clinics[index % len(self.clinics)]
             stage = stages[index // len(self.clinics)]
         else:
+            seating = self.clinic_turns[index % len(self.clinic_turns)]
             stage = rng.choices(stages, weights=STAGE_WEIGHTS.values())[0]
         self.stages[stage] += 1
         protocol = rng.choices(self.protocols, weights=PATIENT_PROTOCOLS.values())[0]
+        booked = []  # this patient's appointments
 
-        course_start, visits_stopped = self._timeline(stage, seating.today)
+        course_start, earliest, latest, visits_stopped = self._timeline(stage, seating.today, first_round=forced)
         # As staff book a course: a mapping visit, then treatment from the next day on.
-        mapping_day = seating.weekday_open_on_or_after(course_start)
-        treatment_days = seating.course_days(self.course_template, first_day=mapping_day + ONE_DAY)
+        imported = course_start < seating.go_live
+        if imported:
+            mapping_day = seating.weekday_open_on_or_after(course_start)
+            treatment_days = self._imported_days(mapping_day)
+        else:
+            mapping_day, *treatment_days = self._course_days(seating, course_start, earliest, latest)
         intake_at = seating.at(mapping_day - 7 * ONE_DAY, datetime.time(10))
         patient = self._patient(number, seating, stage, intake_at)
-        course = self._course(patient, protocol, mapping_day, treatment_days, in_progress=stage == ACUTE)
+        course = self._course(patient, protocol, mapping_day, treatment_days, in_progress=stage == ACUTE,
+                              seating=seating)
 
         baseline = rng.randint(18, 24)
         if stage == DISCHARGED:
             final = rng.randint(1, 6)
         else:
             final = rng.randint(3, 9) if rng.random() < 0.7 else rng.randint(10, 15)
-        self._phq9(patient, intake_at, baseline, at_intake=True)
+        self._phq9(patient, intake_at, baseline, seating, at_intake=True)
 
-        mapping_seat, *treatment_seats = seating.seat_series([mapping_day, *treatment_days])
-        mapping = self._appointment(patient, seating, mapping_seat, Appointment.Kind.MAPPING, protocol,
-                                    self.course_template.mapping_minutes, course=course,
-                                    motor_threshold=course.motor_threshold, mt_measured=True)
-        if mapping.status != Appointment.Status.COMPLETED:
-            course.motor_threshold = None  # measured at the mapping visit, still to come
-        # The MT is re-measured every fifth session (TMS_MT_RECHECK_EVERY's default).
-        sessions = [
-            self._appointment(patient, seating, seat, Appointment.Kind.ACUTE, protocol, protocol.chair_minutes,
-                              course=course, motor_threshold=course.motor_threshold, mt_measured=n % 5 == 4)
-            for n, seat in enumerate(treatment_seats)
-        ]
-        # PHQ-9 at every tenth session and the last, sliding from baseline to this patient's outcome.
-        last = len(sessions) - 1
-        for done, session in enumerate(sessions):
-            if session.status == Appointment.Status.COMPLETED and (done % 10 == 0 or done == last):
-                self._phq9(patient, session.starts_at, baseline + (final - baseline) * done / last)
+        if imported:
+            # Brought over from the chain's old system: the course and its scores, no appointments.
+            self.imported_courses += 1
+            last = len(treatment_days) - 1
+            for done, day in enumerate(treatment_days):
+                if done % 10 == 0 or done == last:
+                    self._phq9(patient, seating.at(day, datetime.time(10)),
+                               baseline + (final - baseline) * done / last, seating)
+        else:
+            mapping_seat, *treatment_seats = seating.seat_series([mapping_day, *treatment_days])
+            mapping = self._appointment(booked, patient, seating, mapping_seat, Appointment.Kind.MAPPING, protocol,
+                                        self.course_template.mapping_minutes, course=course,
+                                        motor_threshold=course.motor_threshold, mt_measured=True)
+            if mapping.status != Appointment.Status.COMPLETED:
+                course.motor_threshold = None  # measured at the mapping visit, still to come
+            # The MT is re-measured every fifth session (TMS_MT_RECHECK_EVERY's default).
+            sessions = [
+                self._appointment(booked, patient, seating, seat, Appointment.Kind.ACUTE, protocol,
+                                  protocol.chair_minutes, course=course, motor_threshold=course.motor_threshold,
+                                  mt_measured=n % 5 == 4)
+                for n, seat in enumerate(treatment_seats)
+            ]
+            # PHQ-9 at every tenth session and the last, sliding from baseline to this patient's outcome.
+            last = len(sessions) - 1
+            for done, session in enumerate(sessions):
+                if session.status == Appointment.Status.COMPLETED and (done % 10 == 0 or done == last):
+                    self._phq9(patient, session.starts_at, baseline + (final - baseline) * done / last, seating)
 
         if visits_stopped:
-            self._maintenance(patient, seating, protocol, course, visits_stopped,
+            self._maintenance(booked, patient, seating, protocol, course, visits_stopped,
                               book_next=stage == ON_TIME and rng.random() < NEXT_VISIT_BOOKED_RATE,
                               lapsed=stage == OVERDUE,
                               phq9_total=final)
+        # Written after the visits, which may change the course's MT.
+        self._write_patient(patient)
+        self.courses.add_instance(course)
         # Missed visits are written before the visits themselves: order by time.
-        begun = sorted((appointment for appointment in self.rows[Appointment][first_appointment:]
-                        if appointment.status not in (Appointment.Status.BOOKED, Appointment.Status.CANCELLED)),
-                       key=lambda appointment: appointment.starts_at)
-        for appointment in begun[-REMINDED_PAST_SESSIONS:]:
-            self._sent_reminders(appointment)
+        begun = sorted((visit for visit in booked
+                        if visit.status not in (Appointment.Status.BOOKED, Appointment.Status.CANCELLED)),
+                       key=lambda visit: visit.starts_at)
+        for visit in begun[-REMINDED_PAST_SESSIONS:]:
+            self._sent_reminders(visit, patient, seating)
+        for visit in booked:
+            if visit.status == Appointment.Status.BOOKED:
+                # The reminders booking it now would write; the worker sends each when it falls due.
+                self._reminders(reminders_for(self._instance(visit, patient, seating), self.now))
 
-    def _timeline(self, stage, today):
-        """When the acute course started and, for maintenance patients, the day from which
-        they started no more visits (today for those still coming)."""
+    def _timeline(self, stage, today, *, first_round=False):
+        """When the acute course started, the earliest and latest days it could have started
+        (where a busy clinic may move it), and, for maintenance patients, the day from which
+        they started no more visits (today for those still coming). A first-round acute patient
+        is in the weeks of daily sessions, so that even a tiny demo has someone in the chair today."""
         rng = self.rng
-        course_weeks = len(self.course_template.days_per_week)
+        weeks = self.course_template.days_per_week
+        course_weeks = len(weeks)
+        go_live = today - GO_LIVE_DAYS * ONE_DAY
         if stage == ACUTE:
+            if first_round:
+                course_weeks = next((n for n, days in enumerate(weeks) if days < 5), course_weeks)
             # Its last week begins 7 × (weeks − 1) + 1 days after mapping, so sessions remain.
-            return today - rng.randint(0, 7 * (course_weeks - 1)) * ONE_DAY, None
-        # Long enough ago for the whole course, and for maintenance patients some visits.
-        course_and_more = (7 * (course_weeks + 1) + rng.randint(14, 420)) * ONE_DAY
+            earliest = today - 7 * (course_weeks - 1) * ONE_DAY
+            return today - rng.randint(0, 7 * (course_weeks - 1)) * ONE_DAY, earliest, today, None
+        course = 7 * (course_weeks + 1)
         if stage == DISCHARGED:
-            return today - course_and_more, None
+            latest = today - (course + 14) * ONE_DAY
+            return today - (course + rng.randint(14, YEARS_OF_PATIENTS * 365)) * ONE_DAY, go_live, latest, None
         if stage == ON_TIME:
-            return today - course_and_more, today
+            # Since the chain moved onto the system: the whole plan is here.
+            latest = today - (course + 14) * ONE_DAY
+            return today - (course + rng.randint(14, GO_LIVE_DAYS - course - 30)) * ONE_DAY, go_live, latest, today
         # Past the longest interval after the last visit, and the grace days after that.
         lapse = max(phase.interval_days for phase in self.plan_phases) + self.plan_template.grace_days + 1
-        stopped = today - (lapse + rng.randint(1, 135)) * ONE_DAY
-        return stopped - course_and_more, stopped
+        stopped = today - (lapse + rng.randint(1, 100)) * ONE_DAY
+        room = (stopped - go_live).days - course - 30
+        latest = stopped - (course + 14) * ONE_DAY
+        return stopped - (course + rng.randint(14, max(14, room))) * ONE_DAY, go_live, latest, stopped
+
+    def _course_days(self, seating, course_start, earliest, latest):
+        """The mapping day and treatment days of a course from about ``course_start``: where the
+        clinic has no chair free at one time of day all through it, a week or a few earlier or
+        later (within ``earliest``…``latest``), as a busy clinic's front desk would book it."""
+        first = None
+        for weeks in (0, -1, 1, -2, 2, -3, 3, -4, 4, -6, 6, -8, 8):
+            start = course_start + 7 * weeks * ONE_DAY
+            if not earliest <= start <= latest:
+                continue
+            mapping_day = seating.weekday_open_on_or_after(start)
+            days = [mapping_day, *seating.course_days(self.course_template, first_day=mapping_day + ONE_DAY)]
+            if seating.has_room(days):
+                return days
+            first = first or days
+        if first is None:  # no week within the bounds: as drawn
+            mapping_day = seating.weekday_open_on_or_after(course_start)
+            first = [mapping_day, *seating.course_days(self.course_template, first_day=mapping_day + ONE_DAY)]
+        return first
+
+    def _imported_days(self, mapping_day):
+        """The session days of a course brought over from the old system (the PHQ-9s' dates):
+        the template's days in each week from the day after mapping."""
+        days = []
+        for week, wanted in enumerate(self.course_template.days_per_week):
+            monday = mapping_day + ONE_DAY + (7 * week - (mapping_day + ONE_DAY).weekday()) * ONE_DAY
+            days.extend(monday + n * ONE_DAY for n in range(min(wanted, 5)))
+        return days
 
     def _uuid(self):
         return uuid.UUID(int=self.rng.getrandbits(128), version=4)
 
+    def _uuid_hex(self):
+        """``self._uuid().hex``, without the UUID object: the version-4 bits set by hand."""
+        value = self.rng.getrandbits(128) & ~(0xF000 << 64) & ~(0xC000 << 48) | (0x4000 << 64) | (0x8000 << 48)
+        return f"{value:032x}"
+
     def _patient(self, number, seating, stage, intake_at):
         rng = self.rng
-        phone = "" if rng.random() < 0.1 else seating.spec.patient_phone(number)
+        phone = "" if rng.random() < 0.1 else seating.city.patient_phone(number)
         email_consent = rng.random() < 0.9
         sms_consent = bool(phone) and rng.random() < 0.6
         patient = Patient(
+            pk=self.patients.pk(),
             uuid=self._uuid(),
             mrn=f"D{number:06d}",
             first_name=rng.choice(FIRST_NAMES),
             last_name=rng.choice(LAST_NAMES),
             date_of_birth=seating.today - rng.randint(19 * 365, 80 * 365) * ONE_DAY,
             email=f"patient.{number:06d}@example.org",
-            phone=phone,
             home_clinic=seating.clinic,
             preferred_channel=(
                 Patient.Channel.SMS if sms_consent and rng.random() < 0.5 else Patient.Channel.EMAIL
@@ -405,16 +584,29 @@ class DemoBuilder:
             email_consent_at=intake_at if email_consent else None,
             sms_consent=sms_consent,
             sms_consent_at=intake_at if sms_consent else None,
-            primary_clinician=self.staff[roles.CLINICIAN] if rng.random() < 0.2 else None,
+            primary_clinician=seating.team[roles.CLINICIAN] if rng.random() < 0.2 else None,
             payer=PAYERS[number % len(PAYERS)],
             status=Patient.Status.DISCHARGED if stage == DISCHARGED else Patient.Status.ACTIVE,
         )
-        self.rows[Patient].append(patient)
+        # The number as stored (E.164), kept as text: the model field's PhoneNumber would be read
+        # and validated by phonenumbers each time the reminders ask whether there is a number.
+        patient.__dict__["phone"] = patient.phone_text = phone
         return patient
 
-    def _course(self, patient, protocol, mapping_day, treatment_days, *, in_progress):
+    def _write_patient(self, patient):
+        moment, null = self.values.datetime, self.values.NULL
+        self.patients.add(
+            patient.pk, patient.uuid.hex, patient.mrn, patient.first_name, patient.last_name,
+            patient.date_of_birth.isoformat(), patient.email, patient.phone_text, patient.home_clinic_id,
+            patient.preferred_channel, patient.payer, int(patient.email_consent),
+            moment(patient.email_consent_at) if patient.email_consent_at else null, int(patient.sms_consent),
+            moment(patient.sms_consent_at) if patient.sms_consent_at else null,
+            patient.primary_clinician_id or null, patient.status)
+
+    def _course(self, patient, protocol, mapping_day, treatment_days, *, in_progress, seating):
         sessions = self.course_template.sessions_for(protocol)
-        course = TreatmentCourse(
+        return TreatmentCourse(
+            pk=self.courses.pk(),
             patient=patient,
             protocol=protocol,
             kind=TreatmentCourse.Kind.ACUTE,
@@ -424,18 +616,17 @@ class DemoBuilder:
             status=TreatmentCourse.Status.ACTIVE if in_progress else TreatmentCourse.Status.COMPLETED,
             prior_auth_number=f"PA{self.rng.randint(10**7, 10**8 - 1)}",
             authorised_sessions=sessions,
-            clinician=self.staff[roles.CLINICIAN],
+            clinician=seating.team[roles.CLINICIAN],
             ended_on=None if in_progress else treatment_days[-1],
         )
-        self.rows[TreatmentCourse].append(course)
-        return course
 
-    def _maintenance(self, patient, seating, protocol, course, stopped, *, book_next, lapsed, phq9_total):
+    def _maintenance(self, booked, patient, seating, protocol, course, stopped, *, book_next, lapsed, phq9_total):
         """An active plan from a week after the course, with the visits begun before
         ``stopped`` (and maybe the next one booked), some first booked on a day the patient
         missed or cancelled, and the due dates the plan's rule gives."""
         template = self.plan_template
         plan = MaintenancePlan(
+            pk=self.plans.pk(),
             patient=patient,
             protocol=protocol,
             source_course=course,
@@ -445,12 +636,10 @@ class DemoBuilder:
             grace_days=template.grace_days,
         )
         phases = [
-            MaintenancePhase(plan=plan, order=order, interval_days=phase.interval_days,
+            MaintenancePhase(pk=self.phases.pk(), plan=plan, order=order, interval_days=phase.interval_days,
                              sessions_per_visit=phase.sessions_per_visit, visits=phase.visits)
             for order, phase in enumerate(self.plan_phases)
         ]
-        self.rows[MaintenancePlan].append(plan)
-        self.rows[MaintenancePhase].extend(phases)
 
         visits, dues, late = [], [], set()
         due = plan.started_on
@@ -464,7 +653,7 @@ class DemoBuilder:
                 late.add(len(visits))
             if visits:
                 first = max(first, visits[-1][-1] + ONE_DAY)
-            first = self._missed_visit(patient, seating, protocol, plan, first, stopped=stopped, lapsed=lapsed)
+            first = self._missed_visit(booked, patient, seating, protocol, plan, first, stopped=stopped, lapsed=lapsed)
             visit = [seating.open_on_or_after(first)]
             while len(visit) < phase.sessions_per_visit:
                 visit.append(seating.open_on_or_after(visit[-1] + ONE_DAY))
@@ -479,20 +668,23 @@ class DemoBuilder:
         completed_days = []
         for number, visit in enumerate(visits):
             for session_number, day in enumerate(visit):
-                session = self._appointment(patient, seating, seating.seat(day), Appointment.Kind.MAINTENANCE,
+                session = self._appointment(booked, patient, seating, seating.seat(day), Appointment.Kind.MAINTENANCE,
                                             protocol, protocol.chair_minutes, plan=plan,
                                             motor_threshold=course.motor_threshold,
                                             mt_measured=session_number == 0)
                 if session.status == Appointment.Status.COMPLETED:
                     completed_days.append(day)
                     if session_number == 0:
-                        self._phq9(patient, session.starts_at, phq9_total)
+                        self._phq9(patient, session.starts_at, phq9_total, seating)
                         if number in late and visit[0] > dues[number] + plan.grace_days * ONE_DAY:
                             self._lapse(patient, seating, plan, dues[number], session)
         # What scheduling.services.plans.refresh_plan computes from the completed sessions.
         completed_visits, last_visit_on = plan.visits_from_sessions(completed_days, phases)
         plan.refresh_schedule(completed_visits=completed_visits, last_visit_on=last_visit_on,
                               time_zone=seating.clinic.time_zone, phases=phases)
+        self.plans.add_instance(plan)
+        for phase in phases:
+            self.phases.add_instance(phase)
 
     def _lapse(self, patient, seating, plan, due, returned):
         """The overdue flag the hourly job raised the night the grace days ran out, the cadence's
@@ -501,22 +693,26 @@ class DemoBuilder:
         raised_at = seating.at(due + (plan.grace_days + 1) * ONE_DAY, datetime.time(1))
         if raised_at >= returned.starts_at:
             return
-        flag = PatientFlag(patient=patient, kind=PatientFlag.Kind.OVERDUE_MAINTENANCE, plan=plan, due_on=due,
-                           raised_at=raised_at, resolved_at=returned.starts_at, resolution_note=SYSTEM_RESOLVED)
-        self.rows[PatientFlag].append(flag)
+        flag = PatientFlag(pk=self.flags.pk(), patient=patient, kind=PatientFlag.Kind.OVERDUE_MAINTENANCE, plan=plan,
+                           due_on=due, raised_at=raised_at, resolved_at=returned.starts_at,
+                           resolution_note=SYSTEM_RESOLVED)
+        self.flags.add_instance(flag)
         sent = self.outreach_history(flag, seating, until=returned.starts_at)
         if sent and self.rng.random() < RETURNED_FROM_LINK_RATE:
             last = sent[-1]
             if last.channel != OutreachMessage.Channel.CALL:
                 # Booked from the link in the last message.
-                last.appointment, last.link_opened_at = returned, last.sent_at + datetime.timedelta(hours=1)
-                returned.booked_via, returned.booked_after_lapse = Appointment.Via.PORTAL, True
-                returned.booked_by = None
+                last.appointment_id, last.link_opened_at = returned.pk, last.sent_at + datetime.timedelta(hours=1)
+                returned.row[VIA], returned.row[AFTER_LAPSE] = Appointment.Via.PORTAL, 1
+                returned.row[BOOKED_BY] = self.values.NULL
+        for row in sent:
+            self.outreach.add_instance(row)
 
     def outreach_history(self, flag, seating, *, until):
         """The default cadence's steps a flag raised at ``flag.raised_at`` went through before
-        ``until``, as sent ledger rows (10:00-11:00 clinic time on each step's day), with the
-        worklist's outreach attempts: the messages, and the front desk's call after a call task."""
+        ``until``, as ledger rows (10:00-11:00 clinic time on each step's day), with the
+        worklist's outreach attempts: the messages, and the front desk's call after a call task.
+        Returns the messages sent; the caller writes them (the others are written here)."""
         steps = self.cadences.get(flag.kind, [])
         patient, raised_day = flag.patient, seating.clinic.local(flag.raised_at).date()
         sent, used = [], set()
@@ -525,9 +721,9 @@ class DemoBuilder:
                      flag.raised_at + datetime.timedelta(minutes=5))
             if at >= until:
                 break
-            row = OutreachMessage(flag=flag, patient=patient, step=step, step_day=step.day, template=step.template,
-                                  scheduled_for=at, sent_at=at, attempts=1, status=OutreachMessage.Status.SENT,
-                                  channel=OutreachMessage.Channel.CALL)
+            row = OutreachMessage(pk=self.outreach.pk(), uuid=self._uuid(), flag=flag, patient=patient, step=step,
+                                  step_day=step.day, template=step.template, scheduled_for=at, sent_at=at, attempts=1,
+                                  status=OutreachMessage.Status.SENT, channel=OutreachMessage.Channel.CALL)
             if step.action != CadenceStep.Action.CALL:
                 first = channel_for(patient)
                 others = [c for c, agreed in usable_channels(patient).items() if agreed and c not in used]
@@ -539,19 +735,21 @@ class DemoBuilder:
                 else:
                     row.channel = channel
                     used.add(channel)
-                    self.rows[OutreachAttempt].append(OutreachAttempt(
-                        flag=flag, channel=channel, outcome=OutreachAttempt.Outcome.SENT, at=at,
+                    self.attempts.add_instance(OutreachAttempt(
+                        pk=self.attempts.pk(), flag=flag, channel=channel, outcome=OutreachAttempt.Outcome.SENT, at=at,
                         note=f"“{step.template.name}” (day {step.day} of the cadence) with a self-booking link."))
             elif at + datetime.timedelta(hours=2) < min(until, self.now):
-                self.rows[OutreachAttempt].append(OutreachAttempt(
-                    flag=flag, channel=OutreachAttempt.Channel.PHONE, outcome=self.rng.choice(CALL_OUTCOMES),
-                    by=self.staff[roles.FRONT_DESK], at=at + datetime.timedelta(hours=2)))
-            self.rows[OutreachMessage].append(row)
+                self.attempts.add_instance(OutreachAttempt(
+                    pk=self.attempts.pk(), flag=flag, channel=OutreachAttempt.Channel.PHONE,
+                    outcome=self.rng.choice(CALL_OUTCOMES), by=seating.team[roles.FRONT_DESK],
+                    at=at + datetime.timedelta(hours=2)))
             if row.status == OutreachMessage.Status.SENT:
                 sent.append(row)
+            else:
+                self.outreach.add_instance(row)
         return sent
 
-    def _missed_visit(self, patient, seating, protocol, plan, first, *, stopped, lapsed):
+    def _missed_visit(self, booked, patient, seating, protocol, plan, first, *, stopped, lapsed):
         """Maybe a maintenance session booked on ``first`` that did not happen; returns the day
         from which the visit is then looked for."""
         day = seating.open_on_or_after(first)
@@ -568,22 +766,22 @@ class DemoBuilder:
             status = None
         if status is None:
             return first
-        self._appointment(patient, seating, seating.seat(day), Appointment.Kind.MAINTENANCE, protocol,
+        self._appointment(booked, patient, seating, seating.seat(day), Appointment.Kind.MAINTENANCE, protocol,
                           protocol.chair_minutes, plan=plan, missed=status)
         if day >= stopped:
             # The front desk rebooked a week later, and the patient may not have come again.
             again = seating.open_on_or_after(day + 7 * ONE_DAY)
             if again < seating.today and self.rng.random() < LAPSED_NO_SHOW_RATE:
-                self._appointment(patient, seating, seating.seat(again), Appointment.Kind.MAINTENANCE, protocol,
-                                  protocol.chair_minutes, plan=plan, missed=status)
+                self._appointment(booked, patient, seating, seating.seat(again), Appointment.Kind.MAINTENANCE,
+                                  protocol, protocol.chair_minutes, plan=plan, missed=status)
         return day + self.rng.randint(2, 6) * ONE_DAY
 
-    def _appointment(self, patient, seating, seat, kind, protocol, minutes, *, course=None, plan=None,
+    def _appointment(self, booked, patient, seating, seat, kind, protocol, minutes, *, course=None, plan=None,
                      motor_threshold=None, mt_measured=False, missed=None):
         """An appointment whose status follows the clock: over, under way, or to come; or,
         given ``missed``, a past one that was a no-show or was cancelled the day before."""
-        chair, starts_at = seat
-        ends_at = starts_at + datetime.timedelta(minutes=minutes)
+        chair, day, lane = seat
+        starts_at, ends_at = seating.moment(day, lane, minutes)
         if missed is not None:
             status = missed
         elif ends_at <= self.now:
@@ -592,60 +790,60 @@ class DemoBuilder:
             status = Appointment.Status.CHECKED_IN
         else:
             status = Appointment.Status.BOOKED
-        appointment = Appointment(
-            uuid=self._uuid(),
-            patient=patient,
-            clinic=seating.clinic,
-            chair=chair,
-            technician=self.staff[roles.TECHNICIAN],
-            kind=kind,
-            course=course,
-            plan=plan,
-            starts_at=starts_at,
-            ends_at=ends_at,
-            status=status,
-            booked_by=self.staff[roles.FRONT_DESK],
-            checked_in_at=starts_at if status in ATTENDED else None,
-        )
+        null, moment = self.values.NULL, self.values.datetime
+        starts, team = moment(starts_at), seating.team
+        # The flag job reads no-shows by when they were recorded, cancellations when they were made.
+        cancelled_at = updated_at = null
         if status == Appointment.Status.CANCELLED:
-            appointment.cancelled_at, appointment.cancel_reason = starts_at - ONE_DAY, "Patient called to rebook"
-        self.rows[Appointment].append(appointment)
-        if status == Appointment.Status.BOOKED:
-            # The reminders booking it now would write; the worker sends each when it falls due.
-            self.rows[Reminder].extend(reminders_for(appointment, self.now))
+            cancelled_at = updated_at = moment(starts_at - ONE_DAY)
+        elif status == Appointment.Status.NO_SHOW:
+            updated_at = moment(ends_at + self.no_show_recorded)
+        else:
+            updated_at = moment(self.now)
+        pk = self.appointments.pk()
+        row = self.appointments.add(
+            pk, self._uuid_hex(), patient.pk, seating.clinic.pk, chair.pk, team[roles.TECHNICIAN].pk, kind,
+            course.pk if course else null, plan.pk if plan else null, starts, moment(ends_at), status,
+            Appointment.Via.STAFF, 0, team[roles.FRONT_DESK].pk,
+            "Patient called to rebook" if status == Appointment.Status.CANCELLED else "", cancelled_at,
+            starts if status in ATTENDED else null, updated_at)
+        visit = Booked(pk, starts_at, ends_at, status, row)
+        booked.append(visit)
         if status == Appointment.Status.COMPLETED:
             side_effects = self.rng.choice(SIDE_EFFECTS) if self.rng.random() < SIDE_EFFECT_RATE else ""
-            self.rows[SessionRecord].append(
-                SessionRecord(
-                    appointment=appointment,
-                    pulses_delivered=protocol.pulses_per_session,
-                    intensity_percent_mt=protocol.intensity_percent_mt,
-                    motor_threshold=motor_threshold,
-                    mt_measured=mt_measured and motor_threshold is not None,
-                    # What scheduling.services.billing.derive_cpt gives: the mapping visit
-                    # measures first, so later measurements are re-determinations.
-                    cpt_code=(SessionRecord.Cpt.FIRST if kind == Appointment.Kind.MAPPING
-                              else SessionRecord.Cpt.MT if mt_measured and motor_threshold is not None
-                              else SessionRecord.Cpt.SUBSEQUENT),
-                    coil_position=protocol.target,
-                    side_effects=side_effects,
-                    operator=self.staff[roles.TECHNICIAN],
-                    recorded_at=ends_at,
-                )
-            )
-        return appointment
+            measured = mt_measured and motor_threshold is not None
+            self.session_records.add(
+                self.session_records.pk(), pk, protocol.pulses_per_session, protocol.intensity_percent_mt,
+                null if motor_threshold is None else motor_threshold, int(measured),
+                # What scheduling.services.billing.derive_cpt gives: the mapping visit
+                # measures first, so later measurements are re-determinations.
+                (SessionRecord.Cpt.FIRST if kind == Appointment.Kind.MAPPING
+                 else SessionRecord.Cpt.MT if measured else SessionRecord.Cpt.SUBSEQUENT),
+                protocol.target, side_effects, team[roles.TECHNICIAN].pk, moment(ends_at))
+        return visit
 
-    def _sent_reminders(self, appointment):
+    def _instance(self, visit, patient, seating):
+        """An unsaved Appointment with what ``reminders_for`` reads of one."""
+        return Appointment(pk=visit.pk, patient=patient, clinic=seating.clinic, starts_at=visit.starts_at,
+                           ends_at=visit.ends_at)
+
+    def _reminders(self, rows):
+        for reminder in rows:
+            reminder.pk = self.reminders.pk()
+            self.reminders.add_instance(reminder)
+
+    def _sent_reminders(self, visit, patient, seating):
         """The reminders of a session that has begun, as the worker left them: each one the
         booking armed went out when it was due; those it skipped stay skipped, with the reason."""
-        for reminder in reminders_for(appointment, appointment.starts_at - BOOKED_AHEAD):
+        rows = reminders_for(self._instance(visit, patient, seating), visit.starts_at - BOOKED_AHEAD)
+        for reminder in rows:
             if reminder.status == Reminder.Status.PENDING:
                 reminder.status = Reminder.Status.SENT
                 reminder.claimed_at = reminder.sent_at = reminder.scheduled_for
                 reminder.attempts = 1
-            self.rows[Reminder].append(reminder)
+        self._reminders(rows)
 
-    def _phq9(self, patient, taken_at, expected_total, *, at_intake=False):
+    def _phq9(self, patient, taken_at, expected_total, seating, *, at_intake=False):
         """A PHQ-9 near ``expected_total``; item 9 stays 0 but for a rare answer at intake."""
         rng = self.rng
         item_9 = 1 if at_intake and rng.random() < SELF_HARM_ANSWER_RATE else 0
@@ -653,34 +851,28 @@ class DemoBuilder:
         share, extra = divmod(total - item_9, 8)
         raised = set(rng.sample(range(8), extra))
         items = [share + (item in raised) for item in range(8)] + [item_9]
-        self.rows[Assessment].append(
-            Assessment(
-                patient=patient,
-                **dict(zip(ITEM_FIELDS, items, strict=True)),
-                # How hard the problems make daily life, rising with severity.
-                difficulty=min(total // 7, Assessment.Difficulty.EXTREMELY),
-                total=total,
-                band=Assessment.band_for(total),
-                taken_at=taken_at,
-                source=Assessment.Source.STAFF,
-                entered_by=self.staff[roles.CLINICIAN],
-            )
-        )
+        clinician = seating.team[roles.CLINICIAN]
+        self.assessments.add(
+            self.assessments.pk(), patient.pk, *items,
+            # How hard the problems make daily life, rising with severity.
+            min(total // 7, Assessment.Difficulty.EXTREMELY), total, Assessment.band_for(total),
+            self.values.datetime(taken_at), clinician.pk)
         if item_9:
-            self._safety_flag(patient, taken_at)
+            self._safety_flag(patient, taken_at, clinician)
 
-    def _safety_flag(self, patient, answered_at):
+    def _safety_flag(self, patient, answered_at, clinician):
         """The flag the app raises for item 9, reviewed the same day once that has happened."""
         reviewed_at = answered_at + datetime.timedelta(hours=2)
         reviewed = reviewed_at <= self.now
-        self.rows[PatientFlag].append(
+        self.flags.add_instance(
             PatientFlag(
+                pk=self.flags.pk(),
                 patient=patient,
                 kind=PatientFlag.Kind.SAFETY,
                 detail="PHQ-9 item 9 answered “several days” at intake.",
                 raised_at=answered_at,
                 resolved_at=reviewed_at if reviewed else None,
-                resolved_by=self.staff[roles.CLINICIAN] if reviewed else None,
+                resolved_by=clinician if reviewed else None,
                 resolution_note=(
                     "Same-day review: passive thoughts, no plan or intent; safety plan agreed."
                     if reviewed else ""
@@ -707,38 +899,119 @@ def backdate_open_flags(builder, now):
                  .select_related("plan", "patient"))
     for flag in flags:
         flag.raised_at = flag.plan.overdue_after + datetime.timedelta(hours=1)
-        builder.outreach_history(flag, seatings[flag.patient.home_clinic_id], until=now)
-    PatientFlag.objects.bulk_update(flags, ["raised_at"], batch_size=BATCH_SIZE)
+        for row in builder.outreach_history(flag, seatings[flag.patient.home_clinic_id], until=now):
+            builder.outreach.add_instance(row)
+    PatientFlag.objects.bulk_update(flags, ["raised_at"], batch_size=1000)
     builder.write()
 
 
+# --- The chain: clinics, their staff, protocols -----------------------------------------------
+
+
+def clinic_plan(count, seed):
+    """(name, city, chairs, chairs out of service, open on Saturday mornings) for each clinic:
+    the first two as the demo has always had them, the rest in turn through the cities."""
+    rng = random.Random(f"clinics {seed}")
+    plan = []
+    for number in range(count):
+        city = CITIES[number % len(CITIES)]
+        round_ = number // len(CITIES)
+        name = f"{city.first_clinic} TMS" if round_ == 0 else f"{city.name} TMS {round_ + 1}"
+        chairs = FIRST_CLINIC_CHAIRS if number == 0 else rng.randint(*CHAIRS)
+        plan.append((name, city, chairs, int(number == 0 or rng.random() < 0.2), number == 0 or rng.random() < 0.4))
+    return plan
+
+
+def seed_clinics(count, seed, today):
+    """The chain's clinics with their hours, chairs and holidays, in a few queries; a clinic
+    that exists already is used as it is."""
+    plan = clinic_plan(count, seed)
+    existing = set(Clinic.objects.filter(name__in=[name for name, *_ in plan]).values_list("name", flat=True))
+    new = [(name, city, chairs, spare, saturday) for name, city, chairs, spare, saturday in plan
+           if name not in existing]
+    Clinic.objects.bulk_create(
+        Clinic(name=name, time_zone=city.time_zone, address=city.street, phone=city.phone)
+        for name, city, *_ in new)
+    by_name = {clinic.name: clinic for clinic in Clinic.objects.filter(name__in=[name for name, *_ in new])}
+    created = [by_name[name] for name, *_ in new]
+    hours, chairs, closures = [], [], []
+    for clinic, (_, city, count_chairs, spare, saturday) in zip(created, new, strict=True):
+        periods = [(weekday, period) for weekday in range(OpeningHours.Weekday.SATURDAY) for period in WEEKDAY_HOURS]
+        if saturday:
+            periods += [(OpeningHours.Weekday.SATURDAY, period) for period in SATURDAY_HOURS]
+        hours += [OpeningHours(clinic=clinic, weekday=weekday, opens_at=opens, closes_at=closes)
+                  for weekday, (opens, closes) in periods]
+        chairs += [Chair(clinic=clinic, name=f"Chair {number}", active=number <= count_chairs, **CHAIR_DEVICE)
+                   for number in range(1, count_chairs + spare + 1)]
+        # The demo's history reaches a year and more back.
+        holidays = [(datetime.date(year, month, day), name) for year in range(today.year - 2, today.year + 2)
+                    for month, day, name in HOLIDAYS[city.country]]
+        closures += [Closure(clinic=clinic, starts_on=day, ends_on=day, reason=name) for day, name in holidays]
+    OpeningHours.objects.bulk_create(hours)
+    Chair.objects.bulk_create(chairs)
+    Closure.objects.bulk_create(closures)
+    by_name = {clinic.name: clinic for clinic in Clinic.objects.filter(name__in=[name for name, *_ in plan])}
+    return [(by_name[name], city) for name, city, *_ in plan]
+
+
 def seed_staff():
-    """One user per role and a superuser, all with the demo password; safe to re-run."""
+    """One user per role and a superuser, all with the demo password (hashed once: it is the same
+    published password for all); safe to re-run."""
     User = get_user_model()
+    password = make_password(settings.DEMO_PASSWORD)
     staff = {}
     for username, first_name, last_name, role, admin_access in STAFF:
-        user = _demo_user(User, username, first_name=first_name, last_name=last_name,
+        user = _demo_user(User, username, password, first_name=first_name, last_name=last_name,
                           is_staff=admin_access, is_superuser=False)
         user.groups.set([Group.objects.get(name=role)])
         staff[role] = user
-    _demo_user(User, SUPERUSER, first_name="Site", last_name="Administrator",
+    _demo_user(User, SUPERUSER, password, first_name="Site", last_name="Administrator",
                is_staff=True, is_superuser=True)
     return staff
 
 
+def seed_teams(clinics, demo_staff, seed):
+    """Each clinic's own front desk, technician and clinician (home there; no password), and the
+    demo logins as members of the first two clinics, home the first. Returns each clinic's team
+    by role: whom its records name."""
+    User = get_user_model()
+    rng = random.Random(f"staff {seed}")
+    groups = {group.name: group for group in Group.objects.filter(name__in=[role for _, role in CLINIC_TEAM])}
+    wanted = {}
+    for number, (clinic, _) in enumerate(clinics, start=1):
+        for slug, role in CLINIC_TEAM:
+            wanted[f"{slug}.{number:03d}"] = (clinic, role)
+    existing = set(User.objects.filter(username__in=wanted).values_list("username", flat=True))
+    unusable = make_password(None)
+    User.objects.bulk_create(
+        User(username=username, first_name=rng.choice(FIRST_NAMES), last_name=rng.choice(LAST_NAMES),
+             email=f"{username}@example.org", password=unusable)
+        for username in wanted if username not in existing)
+    users = {user.username: user for user in User.objects.filter(username__in=wanted)}
+    new = [username for username in wanted if username not in existing]
+    User.groups.through.objects.bulk_create(
+        User.groups.through(user_id=users[username].pk, group_id=groups[wanted[username][1]].pk) for username in new)
+    ClinicMembership.objects.bulk_create(
+        ClinicMembership(user=users[username], clinic=wanted[username][0], is_home=True) for username in new)
+    seed_memberships(demo_staff.values(), [clinic for clinic, _ in clinics[:MIN_CLINICS]])
+    teams = defaultdict(dict)
+    for username, (clinic, role) in wanted.items():
+        teams[clinic.pk][role] = users[username]
+    return teams
+
+
 def seed_memberships(users, clinics):
-    """The demo's staff work at every demo clinic, the first being home; safe to re-run."""
+    """The demo's staff work at the given clinics, the first being home; safe to re-run."""
     for user in users:
         for n, clinic in enumerate(clinics):
             ClinicMembership.objects.update_or_create(user=user, clinic=clinic, defaults={"is_home": n == 0})
 
 
-def _demo_user(User, username, **fields):
+def _demo_user(User, username, password, **fields):
     user, _ = User.objects.update_or_create(
-        username=username, defaults={"email": f"{username}@example.org", "is_active": True, **fields}
+        username=username,
+        defaults={"email": f"{username}@example.org", "is_active": True, "password": password, **fields},
     )
-    user.set_password(settings.DEMO_PASSWORD)
-    user.save(update_fields=["password"])
     return user
 
 
@@ -747,36 +1020,6 @@ def seed_protocols():
         spec["name"]: Protocol.objects.get_or_create(name=spec["name"], defaults=spec)[0]
         for spec in PROTOCOLS
     }
-
-
-def seed_clinic(spec, today):
-    """The clinic with its hours, chairs and holidays; an existing clinic is used as it is."""
-    clinic, created = Clinic.objects.get_or_create(
-        name=spec.name, defaults={"time_zone": spec.time_zone, "address": spec.address, "phone": spec.phone}
-    )
-    if not created:
-        return clinic
-    hours = [(weekday, period) for weekday in range(OpeningHours.Weekday.SATURDAY) for period in WEEKDAY_HOURS]
-    if spec.open_saturday_morning:
-        hours += [(OpeningHours.Weekday.SATURDAY, period) for period in SATURDAY_HOURS]
-    OpeningHours.objects.bulk_create(
-        OpeningHours(clinic=clinic, weekday=weekday, opens_at=opens, closes_at=closes)
-        for weekday, (opens, closes) in hours
-    )
-    Chair.objects.bulk_create(
-        Chair(clinic=clinic, name=f"Chair {number}", active=number <= spec.chairs, **CHAIR_DEVICE)
-        for number in range(1, spec.chairs + spec.chairs_out_of_service + 1)
-    )
-    # The demo's history reaches about two years back.
-    holidays = [
-        (datetime.date(year, month, day), name)
-        for year in range(today.year - 2, today.year + 2)
-        for month, day, name in spec.holidays
-    ]
-    Closure.objects.bulk_create(
-        Closure(clinic=clinic, starts_on=holiday, ends_on=holiday, reason=name) for holiday, name in holidays
-    )
-    return clinic
 
 
 # --- Portal accounts for the demo: two are opened, and `make run` lists them ----------------
@@ -889,20 +1132,25 @@ def seed_waitlist(now):
 
 class Command(BaseCommand):
     help = (
-        "Seed a demo: two clinics, a user for every staff role and patients in every stage of "
-        "care, dated from today. Only into a database without patients."
+        "Seed a demo chain: about one clinic for every 800 patients, a user for every staff role and "
+        "patients in every stage of care, dated from today. Only into a database without patients."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--patients", type=int, default=200, help="How many patients (default 200)")
+        parser.add_argument("--patients", type=int, default=1600, help="How many patients (default 1600)")
+        parser.add_argument("--clinics", type=int, default=None,
+                            help=f"How many clinics (default: one for every {PATIENTS_PER_CLINIC} patients, "
+                                 f"at least {MIN_CLINICS})")
         parser.add_argument("--seed", type=int, default=1, help="Random seed; the same seed on the "
                             "same day gives the same data (default 1)")
         parser.add_argument("--if-empty", action="store_true",
                             help="Do nothing, successfully, when the database already has patients")
 
-    def handle(self, *, patients, seed, if_empty, verbosity, **options):
+    def handle(self, *, patients, clinics, seed, if_empty, verbosity, **options):
         if patients < 0:
             raise CommandError("--patients cannot be negative.")
+        if clinics is not None and clinics < 1:
+            raise CommandError("--clinics must be at least 1.")
         if Patient.objects.exists():
             if if_empty:
                 self.stdout.write("The database already has patients; seed_demo left it as it was.")
@@ -920,38 +1168,45 @@ class Command(BaseCommand):
                 f"seed_demo needs a default course template and the “{PLAN_TEMPLATE}” plan template; "
                 "the migrations create both (has one been deleted in admin?)."
             )
+        clinics = clinics or max(MIN_CLINICS, round(patients / PATIENTS_PER_CLINIC))
 
         now = timezone.now()
+        values = Values()
         with transaction.atomic():
             staff = seed_staff()
             protocols = seed_protocols()
             # One lane fits any visit the demo books: a mapping visit or a session of any protocol.
             lane_minutes = max(course_template.mapping_minutes,
                                *(protocols[name].chair_minutes for name in PATIENT_PROTOCOLS))
-            clinics = [
-                ClinicSeating(seed_clinic(spec, now.date()), spec=spec, lane_minutes=lane_minutes, now=now)
-                for spec in CLINICS
-            ]
-            seed_memberships(staff.values(), [seating.clinic for seating in clinics])
-            builder = DemoBuilder(rng=random.Random(seed), now=now, clinics=clinics, protocols=protocols,
-                                  course_template=course_template, plan_template=plan_template, staff=staff)
-            for number in range(1, patients + 1):
-                builder.add_patient(number)
-                if number % PATIENTS_PER_WRITE == 0:
-                    builder.write()
-                    if verbosity > 1:
-                        self.stdout.write(f"  {number} of {patients} patients written")
-            builder.write()
-            # bulk_create stamps every row's updated_at with now; a missed session was recorded
-            # when it happened (the flag job reads no-shows by when they were recorded).
-            Appointment.objects.filter(status=Appointment.Status.NO_SHOW).update(
-                updated_at=F("ends_at") + datetime.timedelta(minutes=settings.TMS_AUTO_NO_SHOW_MINUTES))
-            Appointment.objects.filter(status=Appointment.Status.CANCELLED).update(updated_at=F("cancelled_at"))
+            chain = seed_clinics(clinics, seed, now.date())
+            teams = seed_teams(chain, staff, seed)
+            chair_rows = Table(Chair, values, now=now)
+            seatings = [ClinicSeating(clinic, city=city, team=teams[clinic.pk], lane_minutes=lane_minutes, now=now,
+                                      values=values, chair_rows=chair_rows)
+                        for clinic, city in chain]
+            builder = DemoBuilder(rng=random.Random(seed), now=now, clinics=seatings, protocols=protocols,
+                                  course_template=course_template, plan_template=plan_template, staff=staff,
+                                  values=values)
+            load = BulkLoad(builder.models)
+            load.begin()
+            builder.start_writing()
+            try:
+                for number in range(1, patients + 1):
+                    builder.add_patient(number)
+                    if number % PATIENTS_PER_WRITE == 0:
+                        builder.write()
+                        if verbosity > 1:
+                            self.stdout.write(f"  {number} of {patients} patients built")
+                builder.write()
+            finally:
+                builder.finish_writing()
+            load.finish()
             # What the hourly job would do: the worklist shows the overdue patients at once. The
             # seeded no-shows are older than any mark a run on the empty database left.
             forget_missed_appointments_mark()
             flags = flag_overdue_patients(now)
             backdate_open_flags(builder, now)
+            load.finish()  # the sequences again, past the rows written since
             open_demo_portal_accounts()
             seed_waitlist(now)
         # Statistics for the query planner, as after any bulk load: PostgreSQL's autovacuum
@@ -970,11 +1225,18 @@ class Command(BaseCommand):
                 self.stdout.write(f"  {email:<32} {stage}")
 
     def _report(self, builder, patients, seed, flags):
-        clinics = ", ".join(
-            f"{seating.clinic.name} ({seating.clinic.time_zone}, {len(seating.chairs)} chairs in service)"
-            for seating in builder.clinics
-        )
-        self.stdout.write(self.style.SUCCESS(f"Seeded {patients} demo patients (seed {seed}) in {clinics}."))
+        seatings = builder.clinics
+        zones = sorted({seating.clinic.time_zone for seating in seatings})
+        chairs = sum(len(seating.chairs) for seating in seatings)
+        self.stdout.write(self.style.SUCCESS(
+            f"Seeded {patients} demo patients (seed {seed}) in {len(seatings)} clinics with {chairs} chairs in "
+            f"service, in {len(zones)} time zones ({', '.join(zones)})."))
+        for seating in seatings[:MIN_CLINICS]:
+            self.stdout.write(f"  {seating.clinic.name} ({seating.clinic.time_zone}, {len(seating.chairs)} chairs)")
+        added = sum(seating.chairs_added for seating in seatings)
+        if added:
+            self.stdout.write(self.style.WARNING(
+                f"  {added} chairs were added where clinics had more patients than chairs (choose more --clinics)."))
         for stage in STAGE_WEIGHTS:
             self.stdout.write(f"  {stage:<26} {builder.stages[stage]:>8}")
         today = sum(
@@ -983,15 +1245,17 @@ class Command(BaseCommand):
                 starts_at__gte=seating.at(seating.today, datetime.time(0)),
                 starts_at__lt=seating.at(seating.today + ONE_DAY, datetime.time(0)),
             ).count()
-            for seating in builder.clinics
+            for seating in seatings[:MIN_CLINICS]
         )
         written = builder.written
         self.stdout.write(
-            f"  {written[Appointment]} appointments ({today} today), {written[SessionRecord]} session "
-            f"records, {written[Assessment]} PHQ-9 assessments, {written[MaintenancePlan]} maintenance plans, "
-            f"{written[Reminder]} reminders, {flags['raised']} overdue flags."
+            f"  {written(Appointment)} appointments ({today} today in the first {MIN_CLINICS} clinics), "
+            f"{written(SessionRecord)} session records, {written(Assessment)} PHQ-9 assessments, "
+            f"{written(MaintenancePlan)} maintenance plans, {written(Reminder)} reminders, "
+            f"{flags['raised']} overdue flags; {builder.imported_courses} courses from before the chain's "
+            f"go-live ({GO_LIVE_DAYS} days ago) without their appointments."
         )
-        self.stdout.write(f"Demo logins, password “{settings.DEMO_PASSWORD}”:")
+        self.stdout.write(f"Demo logins, password “{settings.DEMO_PASSWORD}” (the first {MIN_CLINICS} clinics):")
         for username, _, _, role, admin_access in STAFF:
             self.stdout.write(f"  {username:<12} {role}{' (and Django admin)' if admin_access else ''}")
         self.stdout.write(f"  {SUPERUSER:<12} superuser")
