@@ -301,8 +301,8 @@ def make_reminders_due(now, count):
 
 CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 SLOT = re.compile(r'name="slot" value="([^"]+)"')
-RADIO = re.compile(r'type="radio" name="([a-z_0-9]+)" value="([^"]*)"')
-RADIO_OTHER_ORDER = re.compile(r'name="([a-z_0-9]+)" type="radio"[^>]*value="([^"]*)"')
+RADIO = re.compile(r'<input[^>]*type="radio"[^>]*>')
+NAME, VALUE = re.compile(r'name="([^"]+)"'), re.compile(r'value="([^"]*)"')
 APPOINTMENT = re.compile(r"/portal/appointments/([0-9a-f-]{36})/$")
 
 
@@ -398,10 +398,14 @@ async def portal_patient(client, username, deadline, rng):
                 stats.outcomes["cancel: too late"] += 1
         else:
             status, page, _ = await client.request("portal check-in", "GET", "/portal/check-in/")
-            answers_ = dict(RADIO.findall(page) or RADIO_OTHER_ORDER.findall(page))
-            if "csrfmiddlewaretoken" in page and answers_:
-                answers_ = {name: "0" if name.startswith("item") else value for name, value in answers_.items()}
-                status, _, _ = await client.form_post("portal check-in (POST)", "/portal/check-in/", page, answers_,
+            choices = defaultdict(list)
+            for tag in RADIO.findall(page):
+                choices[NAME.search(tag).group(1)].append(VALUE.search(tag).group(1))
+            if "csrfmiddlewaretoken" in page and choices:
+                # Mild symptoms, and never item 9 (a safety flag is for real patients).
+                answers = {name: values[0] if name in ("item_9", "difficulty") else rng.choice(values[:3])
+                           for name, values in choices.items()}
+                status, _, _ = await client.form_post("portal check-in (POST)", "/portal/check-in/", page, answers,
                                                       expect=(302, 409))
                 stats.outcomes["check-in: sent" if status == 302 else "check-in: not due yet"] += 1
             else:
@@ -417,8 +421,8 @@ async def staff_member(client, login, names, deadline, rng):
     status, _, location = await client.form_post("staff login (POST)", "/accounts/login/", page,
                                                  {"username": login["username"], "password": PASSWORD})
     _, page, _ = await client.request("staff code", "GET", location or "/accounts/login/code/")
-    status, _, location = await client.form_post("staff code (POST)", "/accounts/login/code/", page,
-                                                 {"code": TOTP(login["key"]).token()})
+    status, page, location = await client.form_post("staff code (POST)", "/accounts/login/code/", page,
+                                                    {"code": f"{TOTP(login['key']).token():06d}"})  # an int
     status, _, _ = await client.request("staff today", "GET", "/staff/", expect=(200,))
     if status != 200:
         stats.outcomes["staff login refused"] += 1
