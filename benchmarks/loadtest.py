@@ -281,7 +281,7 @@ def prepare_people(now):
         for user in staff
     ]
     names = list(Patient.objects.filter(home_clinic__in=clinics).values_list("last_name", flat=True)[:500])
-    return [user.username for user in portal], staff_logins, names or ["an"], len(by_clinic)
+    return [user.username for user in portal], staff_logins, names or ["an"], len(clinics)
 
 
 def make_reminders_due(now, count):
@@ -541,7 +541,7 @@ def main():
         portal, staff, names, clinics = prepare_people(now)
         backlog = make_reminders_due(now, REMINDER_BACKLOG)
         connections.close_all()
-        print(f"  {len(portal)} portal patients (from the {min(clinics, len(portal))} clinics with most "
+        print(f"  {len(portal)} portal patients (from the {clinics} clinics with most "
               f"patients due), {len(staff)} staff; {backlog} reminders made due now")
         if not portal or not staff:
             raise Refused("no portal patient or no staff member to log in: is the seed empty?")
