@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEMO_PASSWORD ?= tms-demo-2026
 export DEMO_PASSWORD
 
-.PHONY: install lock run test lint bench clean
+.PHONY: install lock run test lint bench loadtest clean
 
 # requirements*.txt are compiled by pip-tools from requirements*.in (`make lock`): every package
 # pinned, with hashes, pip included, so pip checks every file it installs.
@@ -49,6 +49,12 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+
+# The deployment under load (benchmarks/loadtest.py): gunicorn, two Celery workers and beat on a
+# dedicated local PostgreSQL database and Redis db, the seeded chain, 200 portal patients and 20
+# staff for two minutes; then no double-booking and no reminder sent twice. Not part of `make test`.
+loadtest: $(STAMP)
+	$(BIN)/python benchmarks/loadtest.py
 
 clean:
 	rm -rf $(VENV) var

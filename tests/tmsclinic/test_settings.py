@@ -102,3 +102,17 @@ def test_check_deploy_is_clean_with_production_variables(database_url, tmp_path)
     result = run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], **env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_connections_can_be_set_for_pgbouncer_in_transaction_pooling():
+    code = ("import json, django; from django.conf import settings; django.setup(); "
+            "db = settings.DATABASES['default']; "
+            "print(json.dumps([db['CONN_MAX_AGE'], db['DISABLE_SERVER_SIDE_CURSORS'], "
+            "settings.CELERY_WORKER_CONCURRENCY]))")
+    postgres = {"DEBUG": "true", "DATABASE_URL": "postgres://clinic:pw@db.internal:5432/tms"}
+    result = run(code, **postgres)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [60, False, None]  # persistent connections; one worker process per CPU
+    result = run(code, **postgres, CONN_MAX_AGE="0", DISABLE_SERVER_SIDE_CURSORS="true", CELERY_WORKER_CONCURRENCY="2")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [0, True, 2]
