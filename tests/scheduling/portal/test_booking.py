@@ -602,7 +602,7 @@ def test_reschedule_lists_times_and_moves_the_appointment(
         times = dict(page.context["days"])
         assert local(clinic, day(7), 9) in times[day(7)]
         # Each time is a link-like GET that asks first: nothing moves until the POST.
-        assert f'<form method="get" action="{reverse("portal:reschedule", args=[appointment.uuid])}">' in (
+        assert f'<form method="get" action="{reverse("portal:reschedule", args=[appointment.uuid])}"' in (
             page.content.decode())
         with django_capture_on_commit_callbacks(execute=True):
             question = portal.get(reverse("portal:reschedule", args=[appointment.uuid]),
@@ -787,3 +787,19 @@ def test_long_overdue_patients_are_asked_to_call(portal, clinic, plan, patient, 
         assert response.context["offer"].after_lapse
         last = overdue_on + datetime.timedelta(days=14)
         assert f"Book it as soon as you can — between today and {last.day} {last:%B}." in home
+
+
+@pytest.mark.usefixtures("monday_morning")
+def test_a_day_of_times_is_one_form_and_each_time_a_button_that_posts_it(portal, clinic, plan, patient):
+    page = portal.get(reverse("portal:book"))
+    html = page.content.decode()
+    days = page.context["days"]
+    forms = re.findall(r'<form method="post" action="/portal/book/slot/".*?</form>', html, re.S)
+    assert days and len(forms) == len(days)
+    for form, (_, times) in zip(forms, days, strict=True):
+        assert re.findall(r'<button type="submit" name="slot" value="([^"]+)"', form) == [t.isoformat() for t in times]
+        assert form.count('name="csrfmiddlewaretoken"') == 1 and form.count('name="kind"') == 1
+    # What a browser sends for one button: its form's fields and that button's time.
+    first = days[0][1][0]
+    post_slot(portal, first)
+    assert [appointment.starts_at for appointment in booked(patient)] == [first]
