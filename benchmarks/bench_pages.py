@@ -39,7 +39,7 @@ def pages():
         ("day view (8 chairs)", "staff", reverse("staff:day", args=[today]) + f"?clinic={clinic.pk}"),
         ("week view", "staff", reverse("staff:week", args=[today]) + f"?clinic={clinic.pk}"),
         ("patient list", "staff", reverse("staff:patients")),
-        ("patient search", "staff", reverse("staff:patient-search") + "?q=Smith"),
+        ("patient search", "staff", reverse("staff:patients") + f"?q={patient.last_name}"),
         ("patient page", "staff", reverse("staff:patient", args=[patient.uuid])),
         ("appointment", "staff", reverse("staff:appointment", args=[appointment.uuid])),
         ("worklist", "staff", reverse("staff:attention")),
