@@ -5,6 +5,7 @@ and the data, independently of the drawing code."""
 
 import datetime
 import re
+import sys
 from types import SimpleNamespace
 from xml.dom import minidom
 
@@ -271,3 +272,8 @@ def test_the_portal_chart_draws_the_same_scores_bands_and_halfway_line():
     for band in Assessment.Band:
         assert by_id(svg, f"phq9-band-{band}").getAttribute("fill") == charts.BAND_COLOURS[band]
     assert "phq9-band-label" not in svg  # the key under the chart names them, in the patient's words
+
+
+def test_drawing_imports_no_plotting_library(svg):
+    # The first chart of a new web worker pays no import of matplotlib or numpy (issue 15).
+    assert not {"matplotlib", "numpy"} & set(sys.modules)
