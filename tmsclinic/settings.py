@@ -5,7 +5,6 @@ file system, both under ``var/``) so that ``make run`` works on a fresh machine.
 sets ``DATABASE_URL`` and ``REDIS_URL``; README.md lists every variable.
 """
 
-import os
 from pathlib import Path
 
 import environ
@@ -20,8 +19,6 @@ environ.Env.read_env(BASE_DIR / ".env")  # optional; real environment variables 
 
 VAR_DIR = BASE_DIR / env("TMS_VAR_DIR", default="var")  # relative to the project, or absolute
 VAR_DIR.mkdir(parents=True, exist_ok=True)
-# matplotlib (the charts) keeps its font cache here instead of rebuilding it in /tmp per process.
-os.environ.setdefault("MPLCONFIGDIR", str(VAR_DIR / "matplotlib"))
 
 DEBUG = env.bool("DEBUG", default=False)
 # The default key only works with DEBUG on, so a production deploy cannot forget to set one.

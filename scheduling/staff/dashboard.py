@@ -1,10 +1,11 @@
 """The adherence dashboard (issue 14, part 4): each clinic's aggregate figures — maintenance
 patients on schedule, overdue, back after a flag and after each outreach message, no-shows,
 chair utilisation, acute response and remission — with a CSV of every table
-(``?format=csv&table=<name>``) and charts drawn here as inline SVG (no script, no inline style:
-the Content-Security-Policy allows SVG presentation attributes and classes from
-static/css/adherence.css). No patient's name or record is shown: a clinic admin, who reads no
-chart, may open it. The numbers, and how each is counted, are in scheduling/services/adherence.py.
+(``?format=csv&table=<name>``) and charts drawn here as inline SVG with tmsclinic/svgchart.py,
+as the patient charts are (no script, no inline style: the Content-Security-Policy allows SVG
+presentation attributes and classes from static/css/adherence.css). No patient's name or record
+is shown: a clinic admin, who reads no chart, may open it. The numbers, and how each is
+counted, are in scheduling/services/adherence.py.
 """
 
 import csv
@@ -14,12 +15,12 @@ from django import forms
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
 from django.utils.text import slugify
 
-from tmsclinic import audit
+from tmsclinic import audit, svgchart
 from tmsclinic.exports import Echo, spreadsheet_safe
 from tmsclinic.roles import READ_ADHERENCE, staff_required
+from tmsclinic.svgchart import element
 
 from ..models import Clinic
 from ..services import adherence
@@ -50,8 +51,8 @@ def short_date(day):
     return f"{day.day} {day:%b}"
 
 
-def _y(value, top):
-    return TOP + PLOT_HEIGHT * (1 - value / top)
+def _y_scale(top):
+    return svgchart.Scale(0, top, TOP + PLOT_HEIGHT, TOP)
 
 
 # The top of a percentage scale, each a whole number of percent in five steps.
@@ -66,33 +67,24 @@ def scale_top(values, at_least):
 
 def _frame(name, title, description, top, body):
     """The chart's <svg>: its accessible name and description, the percentage grid, and ``body``."""
-    steps = [top * n / 5 for n in range(6)]
-    lines = format_html_join(
-        "", '<line class="adh-grid" x1="{}" x2="{}" y1="{}" y2="{}"/>'
-            '<text class="adh-tick" x="{}" y="{}" dy="4" text-anchor="end">{}</text>',
-        ((LEFT, WIDTH - RIGHT, f"{_y(step, top):.1f}", f"{_y(step, top):.1f}", LEFT - 6, f"{_y(step, top):.1f}",
-          percent(step)) for step in steps))
-    return format_html(
-        '<svg class="adh-chart" viewBox="0 0 {} {}" role="img" aria-labelledby="{}-title" aria-describedby="{}-desc" '
-        'data-testid="{}-chart"><title id="{}-title">{}</title><desc id="{}-desc">{}</desc>{}{}</svg>',
-        WIDTH, HEIGHT, name, name, name, name, title, name, description, lines, body)
+    grid = svgchart.y_ticks([(top * n / 5, percent(top * n / 5)) for n in range(6)], scale=_y_scale(top), left=LEFT,
+                            right=WIDTH - RIGHT, label_x=LEFT - 6, line={"class_": "adh-grid"},
+                            text={"class_": "adh-tick"})
+    return svgchart.frame(name=name, title=title, description=description, width=WIDTH, height=HEIGHT,
+                          body=svgchart.join([grid, body]), class_="adh-chart")
 
 
 def _x_labels(labels, x_of, every):
-    return format_html_join(
-        "", '<text class="adh-tick" x="{}" y="{}" text-anchor="middle">{}</text>',
-        ((f"{x_of(n):.1f}", HEIGHT - BOTTOM + 16, label) for n, label in enumerate(labels) if n % every == 0))
+    return svgchart.x_ticks([(n, label) for n, label in enumerate(labels) if n % every == 0], scale=x_of,
+                            label_y=HEIGHT - BOTTOM + 16, text={"class_": "adh-tick"})
 
 
 def line_chart(*, name, title, description, points, at_least=1.0):
     """A weekly share as a line: ``points`` are (label, share or None, what a point says on hover).
     A missing share breaks the line. The scale reaches ``at_least``, or the highest point."""
-    count = max(len(points), 2)
     top = scale_top([value for _, value, _ in points], at_least)
-
-    def x_of(n):
-        return LEFT + PLOT_WIDTH * n / (count - 1)
-
+    x_of = svgchart.Scale(0, max(len(points), 2) - 1, LEFT, LEFT + PLOT_WIDTH)
+    y_of = _y_scale(top)
     segments, current = [], []
     for n, (_, value, _) in enumerate(points):
         if value is None:
@@ -100,34 +92,29 @@ def line_chart(*, name, title, description, points, at_least=1.0):
                 segments.append(current)
             current = []
         else:
-            current.append(f"{x_of(n):.1f},{_y(value, top):.1f}")
+            current.append((x_of(n), y_of(value)))
     if current:
         segments.append(current)
-    body = format_html_join("", '<polyline class="adh-line" points="{}"/>', ((" ".join(s),) for s in segments))
-    dots = format_html_join(
-        "", '<circle class="adh-dot" cx="{}" cy="{}" r="3.5"><title>{}</title></circle>',
-        ((f"{x_of(n):.1f}", f"{_y(value, top):.1f}", hover) for n, (_, value, hover) in enumerate(points)
-         if value is not None))
+    body = [element("polyline", class_="adh-line", points=svgchart.points(segment)) for segment in segments]
+    dots = [element("circle", element("title", hover), class_="adh-dot", cx=x_of(n), cy=y_of(value), r=3.5)
+            for n, (_, value, hover) in enumerate(points) if value is not None]
     labels = _x_labels([label for label, _, _ in points], x_of, 4)
-    return _frame(name, title, description, top, format_html("{}{}{}", body, dots, labels))
+    return _frame(name, title, description, top, svgchart.join([*body, *dots, labels]))
 
 
 def bar_chart(*, name, title, description, bars):
     """A daily share as bars: ``bars`` are (label, share or None, hover text). The scale reaches
     100%, or further when a bar does."""
     top = scale_top([value for _, value, _ in bars], 1.0)
+    y_of = _y_scale(top)
     slot = PLOT_WIDTH / max(len(bars), 1)
-
-    def x_of(n):
-        return LEFT + slot * (n + 0.5)
-
-    rects = format_html_join(
-        "", '<rect class="adh-bar" x="{}" y="{}" width="{}" height="{}"><title>{}</title></rect>',
-        ((f"{LEFT + slot * n + slot * 0.15:.1f}", f"{_y(value, top):.1f}", f"{slot * 0.7:.1f}",
-          f"{TOP + PLOT_HEIGHT - _y(value, top):.1f}", hover)
-         for n, (_, value, hover) in enumerate(bars) if value is not None))
+    # Bar n fills the middle 70% of the n-th slot; its label is at the slot's middle.
+    x_of = svgchart.Scale(0, 1, LEFT + slot * 0.5, LEFT + slot * 1.5)
+    rects = [element("rect", element("title", hover), class_="adh-bar", x=LEFT + slot * n + slot * 0.15,
+                     y=y_of(value), width=slot * 0.7, height=TOP + PLOT_HEIGHT - y_of(value))
+             for n, (_, value, hover) in enumerate(bars) if value is not None]
     labels = _x_labels([label for label, _, _ in bars], x_of, 7)
-    return _frame(name, title, description, top, format_html("{}{}", rects, labels))
+    return _frame(name, title, description, top, svgchart.join([*rects, labels]))
 
 
 def _charts(figures, scope):

@@ -133,10 +133,11 @@ def test_the_chart_speaks_the_patients_words_in_readable_text(client, me):
     svg = re.search(r'<div role="img" aria-labelledby="phq9-caption">(<svg.*?</svg>)', page, re.S).group(1)
     assert 'id="phq9-halfway-0"' in svg and 'id="phq9-scores"' in svg
     # No tiny text: every label in the drawing is at least 12 units, and the drawing is at most
-    # 310 units wide, so a 390 px phone (about 358 px of column) shows it at 14 px or more.
+    # 310 units wide (its viewBox), so a 390 px phone (about 358 px of column) shows it at 14 px
+    # or more.
     sizes = [float(size) for size in re.findall(r'font-size="([\d.]+)(?:px)?"', svg)]
     assert sizes and min(sizes) >= 12, sizes
-    width = float(re.search(r'<svg[^>]* width="([\d.]+)pt"', svg).group(1))
+    width = float(re.search(r'<svg[^>]* viewBox="0 0 ([\d.]+) [\d.]+"', svg).group(1))
     assert width <= 310 and min(sizes) * 358 / width >= 14
 
 
