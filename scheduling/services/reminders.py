@@ -37,7 +37,9 @@ log = logging.getLogger(__name__)
 
 LINK_SALT = "scheduling.reminder-link"
 STUCK_AFTER = datetime.timedelta(minutes=15)
-BATCH = 500
+# Reminders claimed and sent together: one mail connection, one rendering per distinct
+# context, a fixed number of queries.
+BATCH = settings.TMS_REMINDER_BATCH
 
 
 # --- Rules, in the clinic's own time ---------------------------------------------------------
@@ -313,9 +315,15 @@ def _deliver(reminder, connection, sms_backend, render=render):
     messaging.deliver(patient, reminder.channel, subject, text, html, connection, sms_backend)
 
 
-def send_due(now=None):
+def send_due(now=None, hand_on=None):
     """Send every due reminder once. Returns counts by outcome. A fixed number of queries
-    per batch of up to BATCH reminders."""
+    per batch of up to BATCH reminders.
+
+    With ``hand_on`` (the task passes one that enqueues another run of itself), a run that has
+    claimed a full batch calls it before sending that batch and, when it returns True, stops
+    after the batch: the next batch is claimed by another run, on whichever worker is idle,
+    while this one sends, so several workers share a backlog. When it returns False (the broker
+    is down), this run goes on with the next batch itself."""
     now = now or timezone.now()
     # A row left "sending" by a worker that died may or may not have gone out: never resend it
     # blindly (a reminder twice loses trust), show it to staff, who can resend from admin.
@@ -330,6 +338,7 @@ def send_due(now=None):
                 "appointment__patient", "appointment__clinic", "plan__patient__home_clinic", "plan__patient__user"
             )
         )
+        handed_on = len(ids) == BATCH and hand_on is not None and hand_on()
         superseded = _superseded(rows, now)
         connection = messaging.mail_connection(rows)
         sms_backend = sms.get_backend()
@@ -340,7 +349,7 @@ def send_due(now=None):
         finally:
             connection.close()
         _record(rows, now)
-        if len(ids) < BATCH:
+        if len(ids) < BATCH or handed_on:
             break
         # A long run reads the clock again for each batch, so a session that has begun in the
         # meantime is not reminded about.
