@@ -348,23 +348,13 @@ def send_due(now=None, hand_on=None):
                 _send_one(reminder, now, connection, sms_backend, counts, superseded, renderer)
         finally:
             connection.close()
-        _record(rows, now)
+        messaging.save_outcomes(rows, ["status", "sent_at", "scheduled_for", "last_error", "attempts"])
         if len(ids) < BATCH or handed_on:
             break
         # A long run reads the clock again for each batch, so a session that has begun in the
         # meantime is not reminded about.
         now = max(now, timezone.now())
     return counts
-
-
-def _record(rows, now):
-    """Write the batch's outcomes: one UPDATE for the rows sent, one more for any other."""
-    sent = [row.pk for row in rows if row.status == Reminder.Status.SENT]
-    if sent:
-        Reminder.objects.filter(pk__in=sent).update(status=Reminder.Status.SENT, sent_at=now, last_error="")
-    others = [row for row in rows if row.status != Reminder.Status.SENT]
-    if others:
-        Reminder.objects.bulk_update(others, ["status", "sent_at", "scheduled_for", "last_error", "attempts"])
 
 
 def _send_one(reminder, now, connection, sms_backend, counts, superseded, render=render):
