@@ -101,10 +101,10 @@ def can_reach(patient, channel):
 def channel_for(patient):
     """The channel to use: the patient's preferred one if they consented to it and we have
     the address, else the other consented one, else None."""
-    usable = usable_channels(patient)
     preferred = patient.preferred_channel
-    for channel in (preferred, *(c for c in usable if c != preferred)):
-        if usable.get(channel):
+    channels = (Reminder.Channel.EMAIL, Reminder.Channel.SMS)
+    for channel in (preferred, *(c for c in channels if c != preferred)):
+        if channel in channels and can_reach(patient, channel):  # the other is looked at only if needed
             return channel
     return None
 
