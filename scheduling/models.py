@@ -489,6 +489,8 @@ class Reminder(models.Model):
             models.Index(
                 fields=["scheduled_for"], condition=Q(status="pending"), name="reminder_pending_due"
             ),
+            # ... and each run first looks for rows a dead worker left "sending".
+            models.Index(fields=["claimed_at"], condition=Q(status="sending"), name="reminder_sending_claimed"),
         ]
 
     def __str__(self):

@@ -1,9 +1,13 @@
 """Celery tasks. Each works from database state ("what is due and not done"), so a missed
 run catches up and a repeated or concurrent run changes nothing twice."""
 
+import logging
+
 from celery import shared_task
 
 from .services import booking, outreach, plans, reminders, waitlist
+
+log = logging.getLogger(__name__)
 
 RETRY = {"autoretry_for": (Exception,), "retry_backoff": True, "max_retries": 3, "ignore_result": True}
 
@@ -16,8 +20,23 @@ def flag_overdue_patients():
 
 @shared_task(**RETRY)
 def send_due_reminders():
-    """Every minute: the reminders outbox."""
-    return reminders.send_due()
+    """Every minute: the reminders outbox. A run that claims a full batch enqueues another run
+    before sending it, so a backlog is shared by every idle worker, each claiming its own batch."""
+    return reminders.send_due(hand_on=_another_run)
+
+
+def _another_run():
+    """Enqueue another run of send_due_reminders; False when it could not be (the broker is
+    down: the run in hand goes on with the next batch itself) or need not be (tasks run eagerly,
+    in this process)."""
+    if send_due_reminders.app.conf.task_always_eager:
+        return False
+    try:
+        send_due_reminders.apply_async(retry=False)
+    except Exception:
+        log.warning("could not enqueue another run of send_due_reminders", exc_info=True)
+        return False
+    return True
 
 
 @shared_task(**RETRY)

@@ -386,6 +386,9 @@ TMS_REMINDER_HOURS_BEFORE = env.int("TMS_REMINDER_HOURS_BEFORE", default=2)
 # No SMS between these clinic times: held until the end, unless that is after the session.
 TMS_QUIET_HOURS = env("TMS_QUIET_HOURS", default="21:00-08:00")
 TMS_REMINDER_MAX_ATTEMPTS = env.int("TMS_REMINDER_MAX_ATTEMPTS", default=5)
+# Reminders a worker claims and sends at once; a run that claims a full batch enqueues another
+# run, so that idle workers take the next batches (several workers share a backlog).
+TMS_REMINDER_BATCH = env.int("TMS_REMINDER_BATCH", default=500)
 # Days before a maintenance visit falls due that the "book your session" nudge goes out.
 TMS_DUE_SOON_DAYS = env.int("TMS_DUE_SOON_DAYS", default=5)
 # Check-in opens this many minutes before a session starts (never before its day); a session

@@ -3,6 +3,7 @@ outreach, waitlist offers): one mail connection per batch, and each failure clas
 retrying or not, so each outbox decides what to do with its row."""
 
 import smtplib
+from collections import defaultdict
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.core.mail import EmailMultiAlternatives, get_connection
@@ -31,6 +32,28 @@ def claim(due, *, now, limit, order_by):
         if claimed != len(ids):
             ids = list(model.objects.filter(pk__in=ids, status=SENDING, claimed_at=now).values_list("pk", flat=True))
     return ids
+
+
+# Distinct outcomes a batch writes with an UPDATE each; rows with rarer ones go in one bulk_update.
+OUTCOME_UPDATES = 4
+
+
+def save_outcomes(rows, fields):
+    """Write each row's ``fields`` after a batch: one UPDATE for each of the OUTCOME_UPDATES most
+    common sets of values (every row sent by e-mail shares one, those by SMS another) and one
+    bulk_update for the rows with rarer values (an error message of their own): at most
+    OUTCOME_UPDATES + 1 statements whatever the batch's size, and no per-row SQL to build for
+    the rows that went out (bulk_update's CASE costs as much as sending them)."""
+    groups = defaultdict(list)
+    for row in rows:
+        groups[tuple(getattr(row, field) for field in fields)].append(row)
+    ordered = sorted(groups.items(), key=lambda group: len(group[1]), reverse=True)
+    for values, members in ordered[:OUTCOME_UPDATES]:
+        type(members[0]).objects.filter(pk__in=[row.pk for row in members]).update(**dict(zip(fields, values,
+                                                                                               strict=True)))
+    rarer = [row for _, members in ordered[OUTCOME_UPDATES:] for row in members]
+    if rarer:
+        type(rarer[0]).objects.bulk_update(rarer, fields)
 
 
 TRANSIENT_MAIL_ERRORS = (ConnectionError, TimeoutError, smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError)

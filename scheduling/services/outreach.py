@@ -281,8 +281,7 @@ def send_due(now=None):
         finally:
             connection.close()
         with transaction.atomic():
-            OutreachMessage.objects.bulk_update(
-                rows, ["status", "sent_at", "scheduled_for", "last_error", "attempts", "channel"])
+            messaging.save_outcomes(rows, ["status", "sent_at", "scheduled_for", "last_error", "attempts", "channel"])
             OutreachAttempt.objects.bulk_create(attempts)
         if len(ids) < BATCH:
             break

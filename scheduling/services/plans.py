@@ -8,7 +8,7 @@ from collections import defaultdict
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from patients.models import MaintenancePhase, MaintenancePlan, Patient, PatientFlag, PlanTemplate, TreatmentCourse
@@ -190,14 +190,19 @@ def _when(moment):
 RAISE_OVERDUE = """
 INSERT INTO {flag} (patient_id, kind, detail, plan_id, due_on, raised_at, resolution_note)
 SELECT plan.patient_id, %s, '', plan.id, plan.next_due_on, %s, ''
-FROM {plan} plan JOIN {patient} patient ON patient.id = plan.patient_id
-WHERE plan.status = %s AND plan.overdue_after <= %s AND patient.status = %s
+FROM {plan} plan
+WHERE plan.status = %s AND plan.overdue_after <= %s
+  AND (SELECT patient.status FROM {patient} patient WHERE patient.id = plan.patient_id) = %s
   AND NOT EXISTS (
     SELECT 1 FROM {flag} flag
     WHERE flag.patient_id = plan.patient_id AND flag.kind = %s
       AND (flag.resolved_at IS NULL OR (flag.plan_id = plan.id AND flag.due_on = plan.next_due_on)))
-ON CONFLICT DO NOTHING
 """
+# The patient's status is read for each overdue plan by its key (a subquery is not turned into a
+# join): a join would read every patient in the chain, each run, to find the few overdue.
+# No ON CONFLICT on this one: runs of the job are serialised (``_one_run_at_a_time``), so the
+# NOT EXISTS sees every open flag another run raised, and PostgreSQL's speculative insertion
+# would cost about a third of the statement for nothing.
 
 # Two no-shows in a row, or two within the window, since the patient's last such flag. "In a
 # row" means two no-shows since the last attended session. A patient can only come to qualify
@@ -273,6 +278,18 @@ def _missed_since(now):
     return reached - MISSED_OVERLAP
 
 
+# Any number that no other advisory lock of the application uses.
+FLAG_JOB_LOCK = 0x7F1A6
+
+
+def _one_run_at_a_time():
+    """Make a second run that starts meanwhile wait for this one's commit (its statements then
+    see this run's flags). SQLite's IMMEDIATE transactions are serialised already."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [FLAG_JOB_LOCK])
+
+
 def flag_overdue_patients(now=None):
     """Raise overdue-maintenance and missed-appointments flags for everyone who has fallen
     off schedule, and resolve overdue flags of patients back on it. Returns how many flags
@@ -283,6 +300,7 @@ def flag_overdue_patients(now=None):
     tables = {"flag": _table(PatientFlag), "plan": _table(MaintenancePlan), "patient": _table(Patient),
               "appointment": _table(Appointment)}
     with transaction.atomic():
+        _one_run_at_a_time()
         _end_pauses(now)
         with connection.cursor() as cursor:
             cursor.execute(RAISE_OVERDUE.format(**tables), [
@@ -298,10 +316,12 @@ def flag_overdue_patients(now=None):
             raised += cursor.rowcount
         JobMark.objects.bulk_create([JobMark(job=MISSED_MARK, reached=now)], update_conflicts=True,
                                     unique_fields=["job"], update_fields=["reached"])
+        # Open overdue flags whose plan is no longer overdue (or gone, or not active): the open
+        # flags against the overdue plans, both read by their partial indexes.
+        still_overdue = MaintenancePlan.objects.filter(pk=OuterRef("plan_id"), status=MaintenancePlan.Status.ACTIVE,
+                                                       overdue_after__lte=now)
         resolved = (
-            PatientFlag.objects.open().filter(kind=overdue)
-            .filter(Q(plan__isnull=True) | ~Q(plan__status=MaintenancePlan.Status.ACTIVE)
-                    | Q(plan__overdue_after__isnull=True) | Q(plan__overdue_after__gt=now))
+            PatientFlag.objects.open().filter(kind=overdue).filter(~Exists(still_overdue))
             .update(resolved_at=now, resolution_note=SYSTEM_RESOLVED)
         )
     return {"raised": raised, "resolved": resolved}

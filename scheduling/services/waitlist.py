@@ -25,6 +25,8 @@ from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.db.models.signals import post_save, pre_save
 from django.dispatch import receiver
 from django.template.loader import render_to_string
@@ -335,14 +337,24 @@ def offer_freed_slots(now=None):
     # next candidate at once, not a minute later.
     for _ in range(3):
         skipped = counts["skipped"]
-        for pk in list(FreedSlot.objects.filter(status=FreedSlot.Status.OPEN, look_at__lte=now)
-                       .order_by("starts_at").values_list("pk", flat=True)[:ROWS_PER_RUN]):
+        for pk in _to_look_at(now):
             counts["offered"] += _look_at(pk, now)
         _send_pending(now, counts)
         if counts["skipped"] == skipped:
             break
     _tell_gone(now, counts)
     return dict(counts)
+
+
+def _to_look_at(now):
+    """The open freed times due a look, soonest first, up to ROWS_PER_RUN: those already held by
+    as many live offers as TMS_WAITLIST_BATCH are left out, or more than ROWS_PER_RUN of them would
+    keep every later one from being offered until their holds ran out."""
+    live = (SlotOffer.objects.filter(freed_slot=OuterRef("pk"), status__in=LIVE).order_by()
+            .values("freed_slot").annotate(count=Count("pk")).values("count"))
+    return list(FreedSlot.objects.filter(status=FreedSlot.Status.OPEN, look_at__lte=now)
+                .annotate(live=Coalesce(Subquery(live), 0)).filter(live__lt=settings.TMS_WAITLIST_BATCH)
+                .order_by("starts_at").values_list("pk", flat=True)[:ROWS_PER_RUN])
 
 
 def _expire_holds(now, counts):

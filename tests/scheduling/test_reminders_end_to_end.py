@@ -4,9 +4,11 @@ The worker runs on whatever broker the settings name: Redis when REDIS_URL is se
 the embedded file-system broker, which needs no server, so this test runs everywhere.
 """
 
+import collections
 import datetime
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -45,14 +47,14 @@ def database_url_for_a_worker():
     return f"postgres://{login}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{quote(db['NAME'], safe='')}"
 
 
-def start_worker(log_path, **env):
+def start_worker(log_path, name="worker", **env):
     """``celery -A tmsclinic worker --pool=solo`` on the test database, its output in ``log_path``
     (a pipe nobody reads would fill up and stall the worker)."""
     env = {**os.environ, "DATABASE_URL": database_url_for_a_worker(), **env}
     with open(log_path, "w") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "tmsclinic", "worker", "--pool=solo", "--loglevel=INFO",
-             "--without-gossip", "--without-mingle", "--without-heartbeat"],
+             "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"{name}@%h"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
 
@@ -157,3 +159,63 @@ def test_a_worker_process_sends_a_booked_reminder_exactly_once(tmp_path):
     assert sms["body"].startswith(f"{CLINIC_NAME}: reminder of your appointment")
     reminder.refresh_from_db()
     assert reminder.status == Reminder.Status.SENT and reminder.attempts == 1 and reminder.sent_at is not None
+
+
+# --- Several workers sharing a backlog ----------------------------------------------------------
+
+WORKERS, BACKLOG, BATCH = 3, 90, 10
+# What a worker logs of each run: "Task scheduling.tasks.send_due_reminders[…] succeeded in
+# 0.05s: {'sent': 10, …}".
+RUN_SENT = re.compile(r"send_due_reminders\[[^]]+\] succeeded in [^:]+: \{'sent': (\d+)")
+
+
+def a_backlog_of_due_sms(count):
+    """``count`` patients, each with an SMS reminder due a minute ago about a session in two days."""
+    clinic = ClinicFactory(name=CLINIC_NAME, time_zone=zone_where_it_is_midday(timezone.now()))
+    chairs = [ChairFactory(clinic=clinic, name=f"Chair {n}") for n in range(4)]
+    now = timezone.now()
+    patients = []
+    for n in range(count):
+        patient = PatientFactory(home_clinic=clinic, phone=f"+1212555{n:04d}", preferred_channel=Reminder.Channel.SMS,
+                                 sms_consent=True)
+        starts_at = now + datetime.timedelta(days=2, hours=n // 4)
+        appointment = Appointment.objects.create(
+            patient=patient, clinic=clinic, chair=chairs[n % 4], kind=Appointment.Kind.MAINTENANCE,
+            starts_at=starts_at, ends_at=starts_at + datetime.timedelta(minutes=45))
+        Reminder.objects.create(appointment=appointment, kind=Reminder.Kind.DAY_BEFORE,
+                                channel=Reminder.Channel.SMS, scheduled_for=now - datetime.timedelta(minutes=1))
+        patients.append(patient)
+    return patients
+
+
+@pytest.mark.django_db(transaction=True)
+def test_several_worker_processes_share_a_backlog_and_send_each_reminder_once(tmp_path):
+    needs(broker_answers(), f"needs the Celery broker at {settings.CELERY_BROKER_URL}")
+    patients = a_backlog_of_due_sms(BACKLOG)
+    sms_file = tmp_path / "sms.jsonl"
+    logs = [tmp_path / f"worker{n}.log" for n in range(WORKERS)]
+    workers = [start_worker(log, name=f"w{n}", TMS_SMS_BACKEND="scheduling.sms.FileBackend",
+                            TMS_SMS_FILE_PATH=str(sms_file), TMS_REMINDER_BATCH=str(BATCH))
+               for n, log in enumerate(logs)]
+    try:
+        for worker, log in zip(workers, logs, strict=True):
+            wait_for(lambda log=log: " ready." in log.read_text(), seconds=60, what="the worker's start",
+                     worker=worker, log_path=log)
+        send_due_reminders.delay()  # one run, as beat starts it: the others are handed on
+        wait_for(lambda: not Reminder.objects.exclude(status=Reminder.Status.SENT).exists(), seconds=120,
+                 what="sending the backlog", worker=workers[0], log_path=logs[0])
+        # The last run, which found a batch that was not full, is logged once it is over.
+        wait_for(lambda: sum(sum(map(int, RUN_SENT.findall(log.read_text()))) for log in logs) == BACKLOG,
+                 seconds=30, what="the runs' logs", worker=workers[0], log_path=logs[0])
+    finally:
+        for worker in workers:
+            stop(worker)
+
+    received = collections.Counter(message["to"] for message in map(json.loads, sms_file.read_text().splitlines()))
+    assert received == {str(patient.phone): 1 for patient in patients}
+    outcomes = collections.Counter(Reminder.objects.values_list("status", "attempts"))
+    assert outcomes == {(Reminder.Status.SENT, 1): BACKLOG}
+    sent_by = [sum(map(int, RUN_SENT.findall(log.read_text()))) for log in logs]
+    assert sum(sent_by) == BACKLOG
+    # Nine hand-ons, each taken by a worker that was idle: more than one worker did the work.
+    assert sum(1 for sent in sent_by if sent) >= 2, sent_by

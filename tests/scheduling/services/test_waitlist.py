@@ -372,6 +372,20 @@ def test_running_the_job_again_sends_nothing_twice(frozen, clinic, chair):
 # --- Accepting -----------------------------------------------------------------------------------------
 
 
+def test_more_held_times_than_a_run_looks_at_do_not_keep_the_next_ones_waiting(frozen, clinic, chair, monkeypatch):
+    # A run looks at so many freed times; those already held by their offers are not among them,
+    # or they would fill every run until their holds ran out.
+    monkeypatch.setattr(waitlist, "ROWS_PER_RUN", 2)
+    waiting(clinic, "Ada")
+    times = [free_up(chair, SLOT + datetime.timedelta(hours=hours)) for hours in (0, 1, 2, 3, 4)]
+    assert waitlist.offer_freed_slots()["sent"] == 2
+    assert waitlist.offer_freed_slots()["sent"] == 2
+    assert waitlist.offer_freed_slots()["sent"] == 1
+    assert sorted(SlotOffer.objects.filter(status=SlotOffer.Status.OPEN).values_list("freed_slot", flat=True)) == [
+        freed.pk for freed in times]
+    assert "sent" not in waitlist.offer_freed_slots()
+
+
 def test_accepting_books_the_time_and_the_others_are_told_it_has_gone(frozen, clinic, chair, settings):
     settings.TMS_WAITLIST_BATCH = 3
     winner = waiting(clinic, "Winner", age_days=9)

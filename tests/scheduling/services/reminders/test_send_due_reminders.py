@@ -391,6 +391,10 @@ def test_sending_a_batch_costs_the_same_queries_for_5_or_50_reminders(clinic, dj
     due(5)
     with travel(now), CaptureQueriesContext(connection) as five:
         assert send_due()["sent"] == 5
+    # The sweep for stuck rows; the claim (read, mark); the rows; the superseded check; one
+    # UPDATE for every row sent (messaging.save_outcomes).
+    assert [query["sql"].split()[0] for query in five.captured_queries if "SAVEPOINT" not in query["sql"]] == [
+        "UPDATE", "SELECT", "UPDATE", "SELECT", "SELECT", "UPDATE"], five.captured_queries
     due(50)
     with travel(now), django_assert_num_queries(len(five)):
         assert send_due()["sent"] == 50
