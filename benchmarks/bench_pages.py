@@ -27,7 +27,7 @@ GOAL_RATIO = 4.0
 
 
 def measure(timed):
-    """{label: (queries, bytes, median seconds)} of every page, and the median of /healthz."""
+    """{label: (queries, bytes, median seconds, SQL seconds of one read)} of every page, and /healthz's median."""
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
@@ -45,8 +45,9 @@ def measure(timed):
             response = client.get(url, **headers)
         assert response.status_code == 200, f"{label} {url}: {response.status_code}"
         count = len(queries)  # now: each request empties connection.queries
+        sql = sum(float(query["time"]) for query in queries.captured_queries)
         seconds = best_of(lambda c=client, u=url, h=headers: c.get(u, **h), repeat=REPEAT) if timed else None
-        figures[label] = (count, len(response.content), seconds)
+        figures[label] = (count, len(response.content), seconds, sql)
     floor = best_of(lambda: anonymous.get("/healthz"), repeat=max(REPEAT, 21)) if timed else None
     return figures, floor
 
@@ -82,9 +83,9 @@ def main():
         rows = [("seed_demo --patients (s)", f"{BIG}: {seeded:.0f} s, {Clinic.objects.count()} clinics; "
                  f"pages at {first.name}, {Chair.objects.filter(clinic=first).count()} chairs"),
                 ("/healthz (SELECT 1), median ms", f"{floor * 1000:.1f}"),
-                ("page: queries 1k/big, KB, median ms, ratio", "")]
+                ("page: queries 1k/big, KB, median ms (SQL ms), ratio", "")]
         over = []
-        for label, (queries, size, seconds) in big.items():
+        for label, (queries, size, seconds, sql) in big.items():
             small_queries = small[label][0]
             ratio = seconds / floor
             flags = "".join([" QUERIES DIFFER" if small_queries != queries else "",
@@ -92,7 +93,7 @@ def main():
             if flags:
                 over.append(label)
             rows.append((f"  {label}", f"{small_queries:>3}/{queries:<3} {size / 1024:7.1f} KB "
-                         f"{seconds * 1000:7.1f} ms {ratio:5.1f}x{flags}"))
+                         f"{seconds * 1000:7.1f} ms (SQL {sql * 1000:5.1f}) {ratio:6.1f}x{flags}"))
         rows.append(("pages over a goal", ", ".join(over) or "none"))
         report(f"Pages at {SMALL:,} and {BIG:,} patients (goals: equal queries, ≤ {GOAL_KB} KB, "
                f"≤ {GOAL_RATIO:g}x /healthz)", rows)
