@@ -120,7 +120,8 @@ def test_staff_pages_load_without_a_violation_and_htmx_still_works(watched, clin
     chart = page.locator("figure svg").first
     expect(chart).to_be_visible()
     # The chart keeps its colours without inline style: the score line is drawn in blue, not black.
-    assert chart.locator("#phq9-scores polyline").first.evaluate("e => getComputedStyle(e).stroke") == "rgb(31, 78, 140)"
+    line = chart.locator("#phq9-scores polyline").first
+    assert line.evaluate("e => getComputedStyle(e).stroke") == "rgb(31, 78, 140)"
 
     # The clinic picker submits itself when changed (a script, not an inline onchange).
     page.goto("/staff/")
