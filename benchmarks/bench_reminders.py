@@ -5,7 +5,7 @@ several sizes to show they grow with the number of batches, not of reminders."""
 
 import datetime
 
-from harness import report, throwaway_database
+from harness import in_memory_messages, noon_tomorrow, report, throwaway_database
 
 REMINDERS = 10_000
 CHAIRS = 8  # a clinic of 8 chairs: 8 sessions start at the same time
@@ -53,21 +53,15 @@ def main():
         from django.core import mail
         from django.core.mail import get_connection
         from django.db import connection
-        from django.test import override_settings
         from django.test.utils import CaptureQueriesContext
 
         from scheduling import sms
         from scheduling.models import Reminder
         from scheduling.services import reminders
 
-        # Noon in the clinic tomorrow, so that no SMS is held by quiet hours.
-        clinic_tz = datetime.timezone(datetime.timedelta(hours=-5))
-        tomorrow = datetime.datetime.now(clinic_tz).date() + datetime.timedelta(days=1)
-        now = datetime.datetime.combine(tomorrow, datetime.time(12), tzinfo=clinic_tz).astimezone(datetime.UTC)
+        now = noon_tomorrow()
 
-        with override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend",
-                               TMS_SMS_BACKEND="scheduling.sms.InMemoryBackend"):
-            mail.outbox = []
+        with in_memory_messages():
             queries_for = {}
             offset = 0
             for size in SIZES:

@@ -8,7 +8,7 @@ import datetime
 import os
 import time
 
-from harness import report, throwaway_database
+from harness import in_memory_messages, noon_tomorrow, report, throwaway_database
 
 
 class Counted:
@@ -84,20 +84,14 @@ def main():
     with throwaway_database():
         from django.core import mail
         from django.core.mail import get_connection
-        from django.test import override_settings
 
         from scheduling import sms
         from scheduling.models import FreedSlot, SlotOffer
         from scheduling.services import messaging, waitlist
 
-        # Noon in New York tomorrow: no offer is held by quiet hours.
-        zone = datetime.timezone(datetime.timedelta(hours=-5))
-        tomorrow = datetime.datetime.now(zone).date() + datetime.timedelta(days=1)
-        now = datetime.datetime.combine(tomorrow, datetime.time(12), tzinfo=zone).astimezone(datetime.UTC)
+        now = noon_tomorrow()
 
-        with override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend",
-                               TMS_SMS_BACKEND="scheduling.sms.InMemoryBackend"):
-            mail.outbox = []
+        with in_memory_messages():
             queries_for = {}
             offset = 0
             for size in SIZES:

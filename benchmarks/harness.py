@@ -5,6 +5,7 @@ Run them all with `make bench`; set DATABASE_URL to measure on PostgreSQL.
 """
 
 import contextlib
+import datetime
 import os
 import statistics
 import sys
@@ -51,3 +52,25 @@ def report(title, rows):
     print(f"\n{title}  [{connection.vendor}]")
     for label, value in rows:
         print(f"  {label:<52} {value}")
+
+
+def noon_tomorrow():
+    """Noon tomorrow in a clinic five hours behind UTC, as UTC: no message is held by quiet hours."""
+    zone = datetime.timezone(datetime.timedelta(hours=-5))
+    tomorrow = datetime.datetime.now(zone).date() + datetime.timedelta(days=1)
+    return datetime.datetime.combine(tomorrow, datetime.time(12), tzinfo=zone).astimezone(datetime.UTC)
+
+
+@contextlib.contextmanager
+def in_memory_messages():
+    """E-mail and SMS kept in memory (django.core.mail.outbox, scheduling.sms.outbox), both empty."""
+    from django.core import mail
+    from django.test import override_settings
+
+    from scheduling import sms
+
+    with override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend",
+                           TMS_SMS_BACKEND="scheduling.sms.InMemoryBackend"):
+        mail.outbox = []
+        sms.outbox.clear()
+        yield

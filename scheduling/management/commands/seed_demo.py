@@ -251,12 +251,11 @@ class ClinicSeating:
     more patients than its chairs can treat (``--clinics`` too small) gets a chair more.
     """
 
-    def __init__(self, clinic, *, city, team, lane_minutes, now, values, chair_rows):
+    def __init__(self, clinic, *, city, team, lane_minutes, now, chair_rows):
         self.clinic = clinic
         self.chair_rows = chair_rows
         self.city = city
         self.team = team
-        self.values = values
         self.today = clinic.local(now).date()
         self.go_live = self.today - GO_LIVE_DAYS * ONE_DAY
         lanes = defaultdict(list)
@@ -1209,7 +1208,7 @@ class Command(BaseCommand):
             teams = seed_teams(chain, staff, seed)
             chair_rows = Table(Chair, values, now=now)
             seatings = [ClinicSeating(clinic, city=city, team=teams[clinic.pk], lane_minutes=lane_minutes, now=now,
-                                      values=values, chair_rows=chair_rows)
+                                      chair_rows=chair_rows)
                         for clinic, city in chain]
             builder = DemoBuilder(rng=random.Random(seed), now=now, clinics=seatings, protocols=protocols,
                                   course_template=course_template, plan_template=plan_template, staff=staff,
