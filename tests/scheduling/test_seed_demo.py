@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from collections import defaultdict
 from io import StringIO
 
@@ -15,6 +16,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import mail
 from django.core.management import CommandError, call_command
+from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
 
 from patients.models import ITEM_FIELDS, Assessment, MaintenancePlan, Patient, PatientFlag, TreatmentCourse
@@ -243,6 +245,25 @@ def test_no_live_appointments_overlap_on_a_chair_or_for_a_patient(seeded):
             holder = appointment[key]
             assert appointment["starts_at"] >= free_from.get(holder, appointment["starts_at"]), (key, appointment)
             free_from[holder] = max(appointment["ends_at"], free_from.get(holder, appointment["ends_at"]))
+
+
+@pytest.mark.parametrize("holder", ["chair", "patient"])
+def test_after_a_seed_the_database_still_refuses_a_double_booking(seeded, on_postgres, holder):
+    """The bulk load takes the exclusion constraints off while it writes: they are back, and hold."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT conname FROM pg_constraint WHERE conrelid = 'scheduling_appointment'::regclass "
+                       "AND contype = 'x' ORDER BY conname")
+        assert [name for (name,) in cursor.fetchall()] == ["appt_no_chair_overlap", "appt_no_patient_overlap"]
+    booked = Appointment.objects.live().order_by("pk").first()
+    clash = Appointment.objects.get(pk=booked.pk)
+    clash.pk, clash.uuid = None, uuid.uuid4()
+    clash.starts_at += datetime.timedelta(minutes=5)  # overlapping, on the same chair and for the same patient
+    if holder == "chair":  # another patient, same chair
+        clash.patient = Patient.objects.exclude(pk=booked.patient_id).order_by("pk").first()
+    else:  # same patient, another chair
+        clash.chair = booked.clinic.chairs.exclude(pk=booked.chair_id).order_by("pk").first()
+    with pytest.raises(IntegrityError, match=f"appt_no_{holder}_overlap"), transaction.atomic():
+        Appointment.objects.bulk_create([clash])  # straight to the database, no clean()
 
 
 @pytest.mark.parametrize("moment", [NOW, MIDSUMMER], ids=["winter", "summer"])
