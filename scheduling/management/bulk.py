@@ -24,6 +24,8 @@ from django.core.management.color import no_style
 from django.db import connection
 
 UTC = datetime.UTC
+# How many datetimes' texts :class:`Values` remembers (about 60 MB at most).
+DATETIME_TEXTS = 400_000
 
 
 class Values:
@@ -33,14 +35,21 @@ class Values:
         self.postgres = connection.vendor == "postgresql"
         # COPY's csv format reads \N as NULL (an empty string stays an empty string).
         self.NULL = r"\N" if self.postgres else None
+        self.texts = {}
 
     def datetime(self, moment):
         """An aware datetime as the backend stores it: UTC, with its offset on PostgreSQL,
-        naive on SQLite (Django's own format there, which lookups compare as text)."""
-        if moment.tzinfo is not UTC:
-            moment = moment.astimezone(UTC)
-        text = str(moment)
-        return text if self.postgres else text[:-6]  # without "+00:00"
+        naive on SQLite (Django's own format there, which lookups compare as text).
+
+        The same moments come back again and again (a clinic's session times, day after day):
+        each one's text is remembered, up to ``DATETIME_TEXTS`` of them."""
+        text = self.texts.get(moment)
+        if text is None:
+            utc = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+            text = str(utc) if self.postgres else str(utc)[:-6]  # without "+00:00"
+            if len(self.texts) < DATETIME_TEXTS:
+                self.texts[moment] = text
+        return text
 
     def converter(self, field):
         kind = field.get_internal_type()

@@ -4,6 +4,7 @@ and holds the rows to them."""
 
 import datetime
 import uuid
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import IntegrityError, connection, transaction
@@ -53,6 +54,13 @@ def test_a_patient_written_in_bulk_reads_back_as_the_orm_wrote_it(db):
         expected.pop(name)
     assert {name: written[name] for name in expected} == expected
     assert Patient.objects.get(pk=copy.pk).phone.as_e164 == "+12125550123"
+
+
+def test_datetimes_are_written_in_utc_however_often_they_come(db):
+    values = Values()
+    local = NOW.astimezone(ZoneInfo("Australia/Sydney"))
+    texts = {values.datetime(moment) for moment in (NOW, local, NOW, local)}
+    assert texts == {"2026-03-29 00:30:15.000250+00:00" if values.postgres else "2026-03-29 00:30:15.000250"}
 
 
 def test_text_with_commas_quotes_and_line_breaks_survives_copy(db):
