@@ -45,7 +45,10 @@ class PatientQuerySet(models.QuerySet):
         clinic_ids = clinics_of(user)
         if clinic_ids is None:
             return self
-        booked_there = Patient.objects.filter(appointments__clinic_id__in=clinic_ids).values("pk")
+        # Keyed on the appointment's patient id, without joining patients again: the index
+        # appt_clinic_patient answers it alone (patients never imports scheduling's models).
+        appointments = Patient._meta.get_field("appointments").related_model
+        booked_there = appointments.objects.filter(clinic_id__in=clinic_ids).values("patient_id")
         return self.filter(Q(home_clinic_id__in=clinic_ids) | Q(pk__in=booked_there) | Q(pk__in=list(also)))
 
 

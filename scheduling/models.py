@@ -315,6 +315,8 @@ class Appointment(models.Model):
             # Day and week views, availability: one chair or clinic over a time range.
             models.Index(fields=["chair", "starts_at"], name="appt_chair_start"),
             models.Index(fields=["clinic", "starts_at"], name="appt_clinic_start"),
+            # The clinic wall (Patient.objects.visible_to): the patients booked at a clinic, from the index alone.
+            models.Index(fields=["clinic", "patient"], name="appt_clinic_patient"),
             # Patient page and maintenance recompute.
             models.Index(fields=["patient", "starts_at"], name="appt_patient_start"),
             # flag_overdue_patients: no-shows recorded since its last run.
