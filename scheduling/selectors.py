@@ -6,6 +6,7 @@ from collections import Counter
 
 from django.conf import settings
 from django.db.models import Case, Count, F, OuterRef, Prefetch, Q, Subquery, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from patients import charts
@@ -27,16 +28,15 @@ WEEK = datetime.timedelta(days=7)
 
 
 def with_course_progress(queryset):
-    """Annotate each appointment with how many treatment sessions of its course come before it."""
-    earlier = Count(
-        "course__appointments",
-        filter=Q(
-            course__appointments__kind__in=Appointment.TREATMENT_KINDS,
-            course__appointments__status__in=Appointment.USED,
-            course__appointments__starts_at__lt=F("starts_at"),
-        ),
+    """Annotate each appointment with how many treatment sessions of its course come before it:
+    a subquery, not a join and a count, which would group the whole row (and compute every other
+    subquery annotated on it again)."""
+    earlier = (
+        Appointment.objects.filter(course=OuterRef("course"), kind__in=Appointment.TREATMENT_KINDS,
+                                   status__in=Appointment.USED, starts_at__lt=OuterRef("starts_at"))
+        .order_by().values("course").annotate(n=Count("pk")).values("n")
     )
-    return queryset.annotate(sessions_before=earlier)
+    return queryset.annotate(sessions_before=Coalesce(Subquery(earlier), Value(0)))
 
 
 def mark_progress(appointment):
@@ -50,16 +50,23 @@ def mark_progress(appointment):
     return appointment
 
 
-def day_appointments(clinic, day):
+# What a run sheet shows of each appointment besides its patient: the protocol and technician.
+RUN_SHEET_RELATED = ("patient", "course__protocol", "plan__protocol", "chair", "technician")
+
+
+def day_appointments(clinic, day, *, related=RUN_SHEET_RELATED):
     """The clinic's live appointments on its calendar day, with their course progress and
-    whether the motor threshold must be measured at each."""
+    whether the motor threshold must be measured at each; ``related`` are the rows read with
+    each (the day view's grid needs fewer than the run sheet)."""
     start, end = day_bounds(clinic, day)
-    appointments = motor_threshold.with_mt_status(with_course_progress(
+    appointments = list(motor_threshold.with_mt_status(with_course_progress(
         Appointment.objects.live().filter(clinic=clinic, starts_at__gte=start, starts_at__lt=end)
-        .select_related("patient", "course__protocol", "plan__protocol", "clinic", "chair", "technician")
-        .order_by("starts_at")
-    ))
-    return [mark_progress(a) for a in appointments]
+        .select_related(*related).order_by("starts_at")
+    )))
+    for appointment in appointments:
+        appointment.clinic = clinic
+        mark_progress(appointment)
+    return appointments
 
 
 def week_appointments(clinic, monday):
