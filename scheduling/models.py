@@ -315,6 +315,9 @@ class Appointment(models.Model):
             # Day and week views, availability: one chair or clinic over a time range.
             models.Index(fields=["chair", "starts_at"], name="appt_chair_start"),
             models.Index(fields=["clinic", "starts_at"], name="appt_clinic_start"),
+            # Free slots from now on (services.booking.open_slots): the appointments not yet over,
+            # without reading the clinic's whole history that starts before the range ends.
+            models.Index(fields=["clinic", "ends_at"], name="appt_clinic_end"),
             # The clinic wall (Patient.objects.visible_to): the patients booked at a clinic, from the index alone.
             models.Index(fields=["clinic", "patient"], name="appt_clinic_patient"),
             # Patient page and maintenance recompute.
