@@ -3,6 +3,7 @@ queries whatever the data size. Views call these rather than build querysets of 
 
 import datetime
 from collections import Counter
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db.models import Case, Count, F, OuterRef, Prefetch, Q, Subquery, Value, When
@@ -69,17 +70,28 @@ def day_appointments(clinic, day, *, related=RUN_SHEET_RELATED):
     return appointments
 
 
+class WeekVisit(NamedTuple):
+    """One line of the week view: read as values, not as appointment, patient and chair rows."""
+
+    uuid: object
+    starts_at: datetime.datetime  # in the clinic's time
+    patient_name: str
+    chair_name: str
+
+
 def week_appointments(clinic, monday):
-    """{day: [appointments]} for the seven calendar days from ``monday`` in the clinic's zone."""
+    """{day: [WeekVisit]} for the seven calendar days from ``monday`` in the clinic's zone."""
     days = [monday + datetime.timedelta(days=n) for n in range(7)]
     by_day = {d: [] for d in days}
     appointments = (
         Appointment.objects.live()
         .filter(clinic=clinic, starts_at__gte=midnight(clinic, monday), starts_at__lt=midnight(clinic, monday + WEEK))
-        .select_related("patient", "chair").order_by("starts_at")
+        .order_by("starts_at")
+        .values_list("uuid", "starts_at", "patient__first_name", "patient__last_name", "chair__name")
     )
-    for appointment in appointments:
-        by_day[clinic.local(appointment.starts_at).date()].append(appointment)
+    for uuid, starts_at, first_name, last_name, chair_name in appointments:
+        local = clinic.local(starts_at)
+        by_day[local.date()].append(WeekVisit(uuid, local, f"{first_name} {last_name}", chair_name))
     return by_day
 
 

@@ -2,6 +2,7 @@
 
 import datetime
 import math
+import uuid
 from urllib.parse import quote
 
 from django.conf import settings
@@ -23,6 +24,8 @@ SHORT_KIND = {
     Appointment.Kind.MAPPING: "Mapping", Appointment.Kind.ACUTE: "Acute", Appointment.Kind.MAINTENANCE: "Maint.",
     Appointment.Kind.REINTRODUCTION: "Reintro.", Appointment.Kind.CONSULT: "Consult",
 }
+# Stands for an appointment's uuid in a URL reversed once for many.
+ANY_UUID = uuid.UUID(int=0)
 # An appointment over at most this many rows is drawn on one line.
 COMPACT_ROWS = 2
 
@@ -203,7 +206,11 @@ def week(request, day):
         return redirect("staff:today")
     monday = day - datetime.timedelta(days=day.weekday())
     by_day = selectors.week_appointments(clinic, monday)
+    # Each line's link: the URL map's path for one appointment, with each visit's own uuid in it.
+    link = reverse("staff:appointment", kwargs={"uuid": ANY_UUID})
+    days = [(date, [(link.replace(str(ANY_UUID), str(visit.uuid)), f"{visit.starts_at:%H:%M}", visit)
+                    for visit in visits]) for date, visits in by_day.items()]
     return render(request, "staff/week.html", {
-        "clinics": clinics, "clinic": clinic, "days": list(by_day.items()), "monday": monday,
+        "clinics": clinics, "clinic": clinic, "days": days, "monday": monday,
         "previous_week": monday - datetime.timedelta(days=7), "next_week": monday + datetime.timedelta(days=7),
     })
