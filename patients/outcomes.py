@@ -27,7 +27,7 @@ def course_outcome(course, assessments, *, zone=None):
     tz = ZoneInfo(zone or course.patient.home_clinic.time_zone)
     today = timezone.localdate(timezone.now(), tz)
     end = min(course.ended_on or today, today)
-    dated = [(timezone.localtime(a.taken_at, tz).date(), a) for a in sorted(assessments, key=lambda a: a.taken_at)]
+    dated = [(a.taken_at.astimezone(tz).date(), a) for a in sorted(assessments, key=lambda a: a.taken_at)]
     before = [a for day, a in dated if day <= course.start_date]
     during = [a for day, a in dated if course.start_date < day <= end]
     baseline = before[-1] if before else (during[0] if during else None)
