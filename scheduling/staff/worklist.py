@@ -59,7 +59,11 @@ def worklist(request):
         flags = flags.filter(patient__home_clinic_id=wanted["clinic"])
     if filters.kinds():
         flags = flags.filter(kind__in=filters.kinds())
-    page = Paginator(flags, PAGE_SIZE).get_page(request.GET.get("page"))
+    # The flags' order costs two subqueries a flag; what a row shows, five more. The first query
+    # orders every flag by their ids (its length is the count); the second reads the page's rows.
+    page = Paginator(list(flags.prefetch_related(None).values_list("pk", flat=True)), PAGE_SIZE).get_page(
+        request.GET.get("page"))
+    page.object_list = list(flags.filter(pk__in=page.object_list))
     templates = list(outreach.templates_for_staff())
     choices = tuple((template.pk, template.name) for template in templates)
     for flag in page:
