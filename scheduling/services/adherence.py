@@ -427,6 +427,7 @@ def response_by_protocol(clinics):
     for patient_id, taken_at, total in (Assessment.objects
                                         .filter(instrument=Assessment.Instrument.PHQ9,
                                                 patient__in=courses.values("patient_id"))
+                                        .order_by()  # course_outcome sorts each patient's own
                                         .values_list("patient_id", EpochSeconds("taken_at"), "total")):
         scores[patient_id].append(Score(datetime.datetime.fromtimestamp(taken_at, datetime.UTC), total))
     tallies = defaultdict(Counter)
