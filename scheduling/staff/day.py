@@ -66,6 +66,8 @@ class DayGrid:
         count = math.ceil((last - self.origin) / datetime.timedelta(minutes=step))
         self.rows = [(n + 2, self.origin + datetime.timedelta(minutes=step * n)) for n in range(count)]
         column = {chair.pk: n + 2 for n, chair in enumerate(chairs)}
+        # Each card's link: the URL map's path for one appointment, with the card's own uuid in it.
+        link = reverse("staff:appointment", kwargs={"uuid": ANY_UUID})
         self.items = []
         covered = set()
         for appointment in appointments:
@@ -78,6 +80,9 @@ class DayGrid:
             appointment.mt_badge = appointment.mt_recheck_due and appointment.status in Appointment.TO_COME
             appointment.check_in_open = (appointment.status == Appointment.Status.BOOKED
                                          and check_in_opens_at(appointment) <= timezone.now())
+            appointment.link = link.replace(str(ANY_UUID), str(appointment.uuid))
+            appointment.starts = f"{clinic.local(appointment.starts_at):%H:%M}"
+            appointment.hours = f"{appointment.starts}–{clinic.local(appointment.ends_at):%H:%M}"
             self.items.append((appointment, column[appointment.chair_id], top, bottom - top,
                                bottom - top <= COMPACT_ROWS))
             covered.update((appointment.chair_id, row) for row in range(top, bottom))
