@@ -14,7 +14,7 @@ from django.db.models import Case, F, Func, Q, Subquery, Value, When
 from django.utils import timezone
 from phonenumber_field.modelfields import PhoneNumberField
 
-from patients.models import Patient
+from patients.models import behind_wall
 from tmsclinic.inputs import FREE_TEXT_MAX_LENGTH, validate_date_in_range, validate_one_line
 from tmsclinic.roles import clinics_of
 
@@ -188,9 +188,8 @@ class Closure(models.Model):
 class AppointmentQuerySet(models.QuerySet):
     def visible_to(self, user, *, also=()):
         """Behind the clinic wall: the appointments of the patients the user may see."""
-        if clinics_of(user) is None:
-            return self
-        return self.filter(patient__in=Patient.objects.visible_to(user, also=also))
+        wall = behind_wall(user, also=also)
+        return self if wall is None else self.filter(patient_id__in=wall)
 
     def live(self):
         """Appointments that hold their chair and their patient's time."""
@@ -315,6 +314,11 @@ class Appointment(models.Model):
             # Day and week views, availability: one chair or clinic over a time range.
             models.Index(fields=["chair", "starts_at"], name="appt_chair_start"),
             models.Index(fields=["clinic", "starts_at"], name="appt_clinic_start"),
+            # Free slots from now on (services.booking.open_slots): the appointments not yet over,
+            # without reading the clinic's whole history that starts before the range ends.
+            models.Index(fields=["clinic", "ends_at"], name="appt_clinic_end"),
+            # The clinic wall (Patient.objects.visible_to): the patients booked at a clinic, from the index alone.
+            models.Index(fields=["clinic", "patient"], name="appt_clinic_patient"),
             # Patient page and maintenance recompute.
             models.Index(fields=["patient", "starts_at"], name="appt_patient_start"),
             # flag_overdue_patients: no-shows recorded since its last run.

@@ -3,9 +3,11 @@ queries whatever the data size. Views call these rather than build querysets of 
 
 import datetime
 from collections import Counter
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db.models import Case, Count, F, OuterRef, Prefetch, Q, Subquery, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from patients import charts
@@ -27,16 +29,15 @@ WEEK = datetime.timedelta(days=7)
 
 
 def with_course_progress(queryset):
-    """Annotate each appointment with how many treatment sessions of its course come before it."""
-    earlier = Count(
-        "course__appointments",
-        filter=Q(
-            course__appointments__kind__in=Appointment.TREATMENT_KINDS,
-            course__appointments__status__in=Appointment.USED,
-            course__appointments__starts_at__lt=F("starts_at"),
-        ),
+    """Annotate each appointment with how many treatment sessions of its course come before it:
+    a subquery, not a join and a count, which would group the whole row (and compute every other
+    subquery annotated on it again)."""
+    earlier = (
+        Appointment.objects.filter(course=OuterRef("course"), kind__in=Appointment.TREATMENT_KINDS,
+                                   status__in=Appointment.USED, starts_at__lt=OuterRef("starts_at"))
+        .order_by().values("course").annotate(n=Count("pk")).values("n")
     )
-    return queryset.annotate(sessions_before=earlier)
+    return queryset.annotate(sessions_before=Coalesce(Subquery(earlier), Value(0)))
 
 
 def mark_progress(appointment):
@@ -50,29 +51,47 @@ def mark_progress(appointment):
     return appointment
 
 
-def day_appointments(clinic, day):
+# What a run sheet shows of each appointment besides its patient: the protocol and technician.
+RUN_SHEET_RELATED = ("patient", "course__protocol", "plan__protocol", "chair", "technician")
+
+
+def day_appointments(clinic, day, *, related=RUN_SHEET_RELATED):
     """The clinic's live appointments on its calendar day, with their course progress and
-    whether the motor threshold must be measured at each."""
+    whether the motor threshold must be measured at each; ``related`` are the rows read with
+    each (the day view's grid needs fewer than the run sheet)."""
     start, end = day_bounds(clinic, day)
-    appointments = motor_threshold.with_mt_status(with_course_progress(
+    appointments = list(motor_threshold.with_mt_status(with_course_progress(
         Appointment.objects.live().filter(clinic=clinic, starts_at__gte=start, starts_at__lt=end)
-        .select_related("patient", "course__protocol", "plan__protocol", "clinic", "chair", "technician")
-        .order_by("starts_at")
-    ))
-    return [mark_progress(a) for a in appointments]
+        .select_related(*related).order_by("starts_at")
+    )))
+    for appointment in appointments:
+        appointment.clinic = clinic
+        mark_progress(appointment)
+    return appointments
+
+
+class WeekVisit(NamedTuple):
+    """One line of the week view: read as values, not as appointment, patient and chair rows."""
+
+    uuid: object
+    starts_at: datetime.datetime  # in the clinic's time
+    patient_name: str
+    chair_name: str
 
 
 def week_appointments(clinic, monday):
-    """{day: [appointments]} for the seven calendar days from ``monday`` in the clinic's zone."""
+    """{day: [WeekVisit]} for the seven calendar days from ``monday`` in the clinic's zone."""
     days = [monday + datetime.timedelta(days=n) for n in range(7)]
     by_day = {d: [] for d in days}
     appointments = (
         Appointment.objects.live()
         .filter(clinic=clinic, starts_at__gte=midnight(clinic, monday), starts_at__lt=midnight(clinic, monday + WEEK))
-        .select_related("patient", "chair").order_by("starts_at")
+        .order_by("starts_at")
+        .values_list("uuid", "starts_at", "patient__first_name", "patient__last_name", "chair__name")
     )
-    for appointment in appointments:
-        by_day[clinic.local(appointment.starts_at).date()].append(appointment)
+    for uuid, starts_at, first_name, last_name, chair_name in appointments:
+        local = clinic.local(starts_at)
+        by_day[local.date()].append(WeekVisit(uuid, local, f"{first_name} {last_name}", chair_name))
     return by_day
 
 

@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods
 
 from tmsclinic.inputs import iso_moment
@@ -49,8 +50,8 @@ def _kind(request, source):
 def _slot_page(request, *, offer_or_reason, moving=None, kind):
     patient = request.patient
     clinic = patient.home_clinic
-    context = {"clinic": clinic, "moving": moving, "kind": kind, "days": [], "reason": None, "offer": None,
-               "can_reintroduce": patient.may_book_reintroduction}
+    context = {"clinic": clinic, "moving": moving, "kind": kind, "days": [], "drawn_days": [], "reason": None,
+               "offer": None, "can_reintroduce": patient.may_book_reintroduction}
     if isinstance(offer_or_reason, Refusal):
         context["reason"] = str(offer_or_reason)
     else:
@@ -62,11 +63,24 @@ def _slot_page(request, *, offer_or_reason, moving=None, kind):
         context["reason"] = limit_reached(offer, upcoming)
         times = bookable_times(offer, patient, now, moving, upcoming)
         context["days"] = by_day(clinic, times)
+        context["drawn_days"] = [_day_of_times(day, local_times, moving) for day, local_times in context["days"]]
         if moving is not None:
             context["moving_start"] = clinic.local(moving.starts_at)
     # Template filters show aware times in the current zone: make it the clinic's.
     with timezone.override(clinic.tz):
         return render(request, "portal/book.html", context)
+
+
+def _day_of_times(day, local_times, moving):
+    """(day, its name, how many times, the times' buttons): hundreds of buttons a page, drawn
+    here rather than by the template, each carrying its time (only dates and times: nothing
+    to escape)."""
+    name = long_day(day)
+    verb = "Move to" if moving else "Book"
+    buttons = "\n    ".join(
+        f'<button type="submit" name="slot" value="{local.isoformat()}" class="btn btn-outline-primary" '
+        f'aria-label="{verb} {name} at {local:%H:%M}">{local:%H:%M}</button>' for local in local_times)
+    return day, name, len(local_times), mark_safe(buttons)  # noqa: S308
 
 
 @patient_required

@@ -50,19 +50,20 @@ def chair_minutes(*, protocol=None):
 # --- Availability ----------------------------------------------------------------------------
 
 
-def find_open_slots(*, clinic, protocol, start, end, chair=None):
+def find_open_slots(*, clinic, protocol, start, end, chair=None, any_chair=False):
     """Free slots for ``protocol`` on the clinic's chairs (or one chair) between two moments.
 
     Candidate starts fall every ``TMS_SLOT_STEP_MINUTES`` from each opening time; a slot must
     end by closing time, not be in the past and not overlap a live appointment on its chair.
     Four queries whatever the range: hours, closures, chairs, and the range's appointments.
+    With ``any_chair``, one slot a free time (its first free chair) instead of one a free chair.
     """
     chairs = [chair] if chair is not None else list(Chair.objects.filter(clinic=clinic, active=True))
     duration = datetime.timedelta(minutes=chair_minutes(protocol=protocol))
-    return open_slots(clinic=clinic, duration=duration, start=start, end=end, chairs=chairs)
+    return open_slots(clinic=clinic, duration=duration, start=start, end=end, chairs=chairs, any_chair=any_chair)
 
 
-def open_slots(*, clinic, duration, start, end, chairs, ignoring=None):
+def open_slots(*, clinic, duration, start, end, chairs, ignoring=None, any_chair=False):
     """``find_open_slots`` for a given chair time and list of chairs; ``ignoring`` is the pk of
     an appointment that does not count as busy (the one being moved)."""
     step = datetime.timedelta(minutes=settings.TMS_SLOT_STEP_MINUTES)
@@ -103,6 +104,8 @@ def open_slots(*, clinic, duration, start, end, chairs, ignoring=None):
                     i = bisect.bisect_right(ends, candidate)
                     if i == len(starts) or starts[i] >= finish:
                         slots.append(Slot(c, candidate, finish))
+                        if any_chair:
+                            break
                 candidate += step
         day += datetime.timedelta(days=1)
     return slots

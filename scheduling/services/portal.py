@@ -210,7 +210,8 @@ def bookable_times(offer, patient, now=None, moving=None, upcoming=None):
     if limit_reached(offer, upcoming):
         return []
     earliest = max(offer.opens, now + datetime.timedelta(hours=settings.TMS_PORTAL_MIN_NOTICE_HOURS))
-    slots = find_open_slots(clinic=offer.clinic, protocol=offer.protocol, start=earliest, end=offer.closes)
+    slots = find_open_slots(clinic=offer.clinic, protocol=offer.protocol, start=earliest, end=offer.closes,
+                            any_chair=True)
     times = sorted({slot.starts_at for slot in slots})
     return [t for t in times if _refusal(offer, t, upcoming, now) is None]
 

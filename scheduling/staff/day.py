@@ -2,13 +2,18 @@
 
 import datetime
 import math
+import uuid
+from urllib.parse import quote
 
 from django.conf import settings
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
 
-from tmsclinic.roles import SEE_PATIENTS, staff_required
+from tmsclinic.roles import BOOK, SEE_PATIENTS, may, staff_required
 
 from .. import selectors
 from ..models import Appointment, Chair, Clinic
@@ -19,6 +24,8 @@ SHORT_KIND = {
     Appointment.Kind.MAPPING: "Mapping", Appointment.Kind.ACUTE: "Acute", Appointment.Kind.MAINTENANCE: "Maint.",
     Appointment.Kind.REINTRODUCTION: "Reintro.", Appointment.Kind.CONSULT: "Consult",
 }
+# Stands for an appointment's uuid in a URL reversed once for many.
+ANY_UUID = uuid.UUID(int=0)
 # An appointment over at most this many rows is drawn on one line.
 COMPACT_ROWS = 2
 
@@ -59,6 +66,8 @@ class DayGrid:
         count = math.ceil((last - self.origin) / datetime.timedelta(minutes=step))
         self.rows = [(n + 2, self.origin + datetime.timedelta(minutes=step * n)) for n in range(count)]
         column = {chair.pk: n + 2 for n, chair in enumerate(chairs)}
+        # Each card's link: the URL map's path for one appointment, with the card's own uuid in it.
+        link = reverse("staff:appointment", kwargs={"uuid": ANY_UUID})
         self.items = []
         covered = set()
         for appointment in appointments:
@@ -71,6 +80,9 @@ class DayGrid:
             appointment.mt_badge = appointment.mt_recheck_due and appointment.status in Appointment.TO_COME
             appointment.check_in_open = (appointment.status == Appointment.Status.BOOKED
                                          and check_in_opens_at(appointment) <= timezone.now())
+            appointment.link = link.replace(str(ANY_UUID), str(appointment.uuid))
+            appointment.starts = f"{clinic.local(appointment.starts_at):%H:%M}"
+            appointment.hours = f"{appointment.starts}–{clinic.local(appointment.ends_at):%H:%M}"
             self.items.append((appointment, column[appointment.chair_id], top, bottom - top,
                                bottom - top <= COMPACT_ROWS))
             covered.update((appointment.chair_id, row) for row in range(top, bottom))
@@ -96,6 +108,36 @@ class DayGrid:
             self.columns.append((chair, column[chair.pk], [(item, moment, row) for row, _, item, moment in
                                                           sorted(entries, key=lambda entry: entry[:2])]))
 
+    def draw_free_cells(self, *, bookable):
+        """Each free cell's HTML, drawn here rather than by the template: a day of 8 chairs has
+        hundreds of them (most of the page), each the same but for its chair and time. Where the
+        user may book, a link to the booking form for that chair and time. Free cells one after
+        another in a column become one entry: the template loops over appointments and runs."""
+        book = reverse("staff:book")
+        for n, (chair, column, entries) in enumerate(self.columns):
+            name = escape(chair.name)
+            drawn = []
+            for item, moment, row in entries:
+                if item is not None:
+                    drawn.append((item, None, row))
+                    continue
+                if not bookable:
+                    html = f'<div class="day-grid-free dg-c{column} dg-r{row}"></div>'
+                else:
+                    query = f"?chair={chair.pk}&amp;starts_at={quote(self.clinic.local(moment).isoformat())}"
+                    html = (f'<a class="day-grid-free dg-c{column} dg-r{row}" data-column="{column}" '
+                            f'data-row="{row}"\n     href="{book}{query}"\n'
+                            f'     hx-get="{book}{query}" hx-target="#side-panel"\n'
+                            f'     aria-label="Book {name} at {self.clinic.local(moment):%H:%M}">'
+                            '<span aria-hidden="true">+</span></a>')
+                if drawn and drawn[-1][0] is None:
+                    drawn[-1] = (None, drawn[-1][1] + "\n  " + html, drawn[-1][2])
+                else:
+                    drawn.append((None, html, row))
+            # Chair names are escaped above; the rest are numbers and times.
+            self.columns[n] = (chair, column, [(item, None if item else mark_safe(html), row)  # noqa: S308
+                                               for item, html, row in drawn])
+
     def _offset(self, moment):
         local = self.clinic.local(moment).replace(tzinfo=None)
         return (local - self.origin) / datetime.timedelta(minutes=self.step)
@@ -112,10 +154,11 @@ def _render_day(request, day):
     if clinic is not None:
         day = day or clinic.today()
         chairs = list(Chair.objects.filter(clinic=clinic, active=True))
-        appointments = selectors.day_appointments(clinic, day)
+        appointments = selectors.day_appointments(clinic, day, related=("patient", "course"))
         calendar = ClinicCalendar(clinic, day, day)
         grid = DayGrid(clinic=clinic, day=day, chairs=chairs, appointments=appointments,
                        intervals=calendar.open_intervals(day), step=settings.TMS_SLOT_STEP_MINUTES)
+        grid.draw_free_cells(bookable=may(request.user, BOOK))
         context.update(
             day=day, grid=grid, closed_because=calendar.closures.get(day),
             previous_day=day - datetime.timedelta(days=1), next_day=day + datetime.timedelta(days=1),
@@ -168,7 +211,11 @@ def week(request, day):
         return redirect("staff:today")
     monday = day - datetime.timedelta(days=day.weekday())
     by_day = selectors.week_appointments(clinic, monday)
+    # Each line's link: the URL map's path for one appointment, with each visit's own uuid in it.
+    link = reverse("staff:appointment", kwargs={"uuid": ANY_UUID})
+    days = [(date, [(link.replace(str(ANY_UUID), str(visit.uuid)), f"{visit.starts_at:%H:%M}", visit)
+                    for visit in visits]) for date, visits in by_day.items()]
     return render(request, "staff/week.html", {
-        "clinics": clinics, "clinic": clinic, "days": list(by_day.items()), "monday": monday,
+        "clinics": clinics, "clinic": clinic, "days": days, "monday": monday,
         "previous_week": monday - datetime.timedelta(days=7), "next_week": monday + datetime.timedelta(days=7),
     })
