@@ -7,7 +7,7 @@ import datetime
 import os
 import time
 
-from harness import in_memory_messages, noon_tomorrow, report, throwaway_database
+from harness import captured, in_memory_messages, noon_tomorrow, queries_at_sizes, report, throwaway_database
 
 MESSAGES = int(os.environ.get("BENCH_OUTREACH_MESSAGES", "5000"))
 SIZES = (50, 200, 1000)
@@ -40,8 +40,6 @@ def main():
     with throwaway_database():
         from django.core import mail
         from django.core.mail import get_connection
-        from django.db import connection
-        from django.test.utils import CaptureQueriesContext
 
         from scheduling import sms
         from scheduling.models import OutreachMessage
@@ -50,27 +48,26 @@ def main():
         now = noon_tomorrow()
 
         with in_memory_messages():
-            queries_for = {}
-            offset = 0
-            for size in SIZES:
+            def armed(size, offset):
                 build(size, now, offset)
-                offset += size
                 assert outreach.arm(now) == size
-                with CaptureQueriesContext(connection) as captured:
-                    assert outreach.send_due(now)["sent"] == size
-                queries_for[size] = len(captured)
+
+            def send(size):
+                assert outreach.send_due(now)["sent"] == size
+
+            queries_for, offset = queries_at_sizes(SIZES, armed, send)
 
             build(MESSAGES, now, offset)
             started = time.perf_counter()
             armed = outreach.arm(now)
             arming = time.perf_counter() - started
             assert armed == MESSAGES
-            with CaptureQueriesContext(connection) as captured:
+            with captured() as counted:
                 started = time.perf_counter()
                 counts = outreach.send_due(now)
                 elapsed = time.perf_counter() - started
             assert counts["sent"] == MESSAGES, counts
-            queries = len(captured)
+            queries = len(counted)
             assert len(mail.outbox) + len(sms.outbox) == sum(SIZES) + MESSAGES
 
             # The floor: the same messages rendered and handed to the same backends, no database.

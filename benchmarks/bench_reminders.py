@@ -5,7 +5,7 @@ several sizes to show they grow with the number of batches, not of reminders."""
 
 import datetime
 
-from harness import in_memory_messages, noon_tomorrow, report, throwaway_database
+from harness import captured, in_memory_messages, noon_tomorrow, queries_at_sizes, report, throwaway_database
 
 REMINDERS = 10_000
 CHAIRS = 8  # a clinic of 8 chairs: 8 sessions start at the same time
@@ -52,8 +52,6 @@ def main():
 
         from django.core import mail
         from django.core.mail import get_connection
-        from django.db import connection
-        from django.test.utils import CaptureQueriesContext
 
         from scheduling import sms
         from scheduling.models import Reminder
@@ -62,22 +60,18 @@ def main():
         now = noon_tomorrow()
 
         with in_memory_messages():
-            queries_for = {}
-            offset = 0
-            for size in SIZES:
-                build(size, now, offset)
-                offset += size
-                with CaptureQueriesContext(connection) as captured:
-                    assert reminders.send_due(now=now)["sent"] == size
-                queries_for[size] = len(captured)
+            def send(size):
+                assert reminders.send_due(now=now)["sent"] == size
+
+            queries_for, offset = queries_at_sizes(SIZES, lambda size, offset: build(size, now, offset), send)
 
             build(REMINDERS, now, offset)
-            with CaptureQueriesContext(connection) as captured:
+            with captured() as counted:
                 started = time.perf_counter()
                 counts = reminders.send_due(now=now)
                 elapsed = time.perf_counter() - started
             assert counts["sent"] == REMINDERS, counts
-            queries = len(captured)
+            queries = len(counted)
             assert len(mail.outbox) + len(sms.outbox) == sum(SIZES) + REMINDERS
             assert not Reminder.objects.exclude(status=Reminder.Status.SENT).exists()
 

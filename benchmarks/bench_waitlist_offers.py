@@ -8,29 +8,7 @@ import datetime
 import os
 import time
 
-from harness import in_memory_messages, noon_tomorrow, report, throwaway_database
-
-
-class Counted:
-    """Counts the queries run inside it (CaptureQueriesContext keeps only the last 9 000)."""
-
-    def __enter__(self):
-        from django.db import connection
-
-        self.count = 0
-        self.wrapper = connection.execute_wrapper(self)
-        self.wrapper.__enter__()
-        return self
-
-    def __call__(self, execute, sql, params, many, context):
-        self.count += 1
-        return execute(sql, params, many, context)
-
-    def __exit__(self, *exc):
-        self.wrapper.__exit__(*exc)
-
-    def __len__(self):
-        return self.count
+from harness import Counted, in_memory_messages, noon_tomorrow, queries_at_sizes, report, throwaway_database
 
 FREED = int(os.environ.get("BENCH_WAITLIST_FREED", "1000"))
 SIZES = (20, 100, 200)  # a run looks at up to waitlist.ROWS_PER_RUN (200) freed times
@@ -92,18 +70,16 @@ def main():
         now = noon_tomorrow()
 
         with in_memory_messages():
-            queries_for = {}
-            offset = 0
-            for size in SIZES:
+            def fresh(size, offset):
+                FreedSlot.objects.update(status=FreedSlot.Status.FILLED)  # the earlier ones out of the runs' way
                 build(size, now, offset)
-                offset += size
-                with Counted() as captured:
-                    counts = waitlist.offer_freed_slots(now)
-                assert counts["sent"] == size, counts
-                queries_for[size] = len(captured)
-                FreedSlot.objects.update(status=FreedSlot.Status.FILLED)  # out of the next runs' way
 
-            build(FREED, now, offset)
+            def offer(size):
+                counts = waitlist.offer_freed_slots(now)
+                assert counts["sent"] == size, counts
+
+            queries_for, offset = queries_at_sizes(SIZES, fresh, offer, count=Counted)
+            fresh(FREED, offset)
             before = set(SlotOffer.objects.values_list("pk", flat=True))
             sent = runs = 0
             with Counted() as captured:

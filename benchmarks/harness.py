@@ -23,7 +23,7 @@ import django  # noqa: E402
 django.setup()
 
 from django.db import connection  # noqa: E402
-from django.test.utils import setup_databases, teardown_databases  # noqa: E402
+from django.test.utils import CaptureQueriesContext, setup_databases, teardown_databases  # noqa: E402
 
 
 @contextlib.contextmanager
@@ -74,3 +74,43 @@ def in_memory_messages():
         mail.outbox = []
         sms.outbox.clear()
         yield
+
+
+class Counted:
+    """Counts the queries run inside it (CaptureQueriesContext keeps only the last 9 000)."""
+
+    def __enter__(self):
+        self.count = 0
+        self.wrapper = connection.execute_wrapper(self)
+        self.wrapper.__enter__()
+        return self
+
+    def __call__(self, execute, sql, params, many, context):
+        self.count += 1
+        return execute(sql, params, many, context)
+
+    def __exit__(self, *exc):
+        self.wrapper.__exit__(*exc)
+
+    def __len__(self):
+        return self.count
+
+
+def captured():
+    """The queries run inside it, with the transactions' BEGIN and COMMIT (as the suite's pins count)."""
+    return CaptureQueriesContext(connection)
+
+
+def queries_at_sizes(sizes, build, run, count=captured):
+    """A job's queries at each of ``sizes``, to show they grow by batch, not by row: for each
+    size ``build(size, offset)`` lays down that many new items (``offset``: how many the sizes
+    before took) and ``run(size)`` handles them, counted by ``count()``. Returns
+    ``{size: queries}`` and the offset for what is built next."""
+    queries_for, offset = {}, 0
+    for size in sizes:
+        build(size, offset)
+        offset += size
+        with count() as counted:
+            run(size)
+        queries_for[size] = len(counted)
+    return queries_for, offset
