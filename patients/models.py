@@ -148,6 +148,9 @@ class Patient(models.Model):
         indexes = [
             # Staff patient search and the alphabetical list.
             models.Index(fields=["last_name", "first_name"], name="patient_name_idx"),
+            # The flag job's active patients, read whole by an index-only scan (a sixth of the
+            # chain) instead of one probe of the table per overdue plan.
+            models.Index(fields=["id"], condition=Q(status="active"), name="patient_active"),
         ]
 
     def __str__(self):

@@ -266,6 +266,42 @@ def test_after_a_seed_the_database_still_refuses_a_double_booking(seeded, on_pos
         Appointment.objects.bulk_create([clash])  # straight to the database, no clean()
 
 
+def test_on_postgresql_the_seeded_tables_are_vacuumed_as_autovacuum_would(on_postgres):
+    """Pages all-visible, so that an index answers alone (the flag job's active patients). VACUUM
+    cannot run in a test's transaction: the command runs as it is run, in a process of its own
+    on a database of its own."""
+    import psycopg2
+    from psycopg2 import sql
+
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    name = f"tms_seed_vacuum_{os.getpid()}"
+    server = psycopg2.connect(**{**params, "dbname": "postgres"})
+    server.autocommit = True
+    with server.cursor() as cursor:
+        cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+        cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        url = (f"postgres://{params.get('user', '')}@{params.get('host', '')}:{params.get('port', 5432)}/{name}")
+        env = {**os.environ, "DATABASE_URL": url, "DEBUG": "true"}
+        env.setdefault("SECRET_KEY", "test-only-not-secret")
+        for command in (["migrate", "-v0"], ["seed_demo", "--patients", "40"]):
+            subprocess.run([sys.executable, "manage.py", *command], env=env, cwd=settings.BASE_DIR,
+                           capture_output=True, text=True, check=True, timeout=300)
+        with psycopg2.connect(**{**params, "dbname": name}) as seeded_db, seeded_db.cursor() as cursor:
+            cursor.execute("SELECT relname, relpages, relallvisible FROM pg_class "
+                           "WHERE relname IN ('patients_patient', 'scheduling_appointment') ORDER BY relname")
+            tables = cursor.fetchall()
+        seeded_db.close()
+    finally:
+        with server.cursor() as cursor:
+            cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        server.close()
+    assert [name for name, _, _ in tables] == ["patients_patient", "scheduling_appointment"]
+    for table, pages, visible in tables:
+        assert pages > 0 and visible == pages, table
+
+
 @pytest.mark.parametrize("moment", [NOW, MIDSUMMER], ids=["winter", "summer"])
 def test_each_clinic_has_appointments_on_its_own_today(db, moment):
     with time_machine.travel(moment, tick=False):

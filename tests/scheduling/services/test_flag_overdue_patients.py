@@ -5,7 +5,7 @@ import threading
 
 import pytest
 import time_machine
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 from django.urls import reverse
 
 from patients.models import MaintenancePlan, Patient, PatientFlag, PlanTemplate
@@ -149,6 +149,37 @@ def test_the_job_resolves_flags_of_plans_no_longer_overdue(weekly, clinic):
     with travel(datetime.datetime(2027, 1, 21, tzinfo=UTC)):
         assert flag_overdue_patients()["resolved"] == 1
     assert not open_flags().exists()
+
+
+def test_a_new_plan_overdue_when_the_old_plans_flag_closes_is_flagged_in_the_same_run(weekly, clinic):
+    """The job closes flags before it raises any: the patient is not left unflagged for an hour
+    because the flag of a plan that has just ended still looked open."""
+    old = plan_for(clinic, weekly, started_on=datetime.date(2027, 1, 4))
+    with travel(datetime.datetime(2027, 1, 20, tzinfo=UTC)):
+        flag_overdue_patients()
+    # Straight to the database, as an import or admin could: the old plan ends, a new one is overdue.
+    MaintenancePlan.objects.filter(pk=old.pk).update(status=MaintenancePlan.Status.ENDED, overdue_after=None)
+    new = MaintenancePlan.objects.create(
+        patient=old.patient, protocol=old.protocol, started_on=datetime.date(2027, 1, 25),
+        next_due_on=datetime.date(2027, 1, 25), overdue_after=datetime.datetime(2027, 2, 2, 5, tzinfo=UTC))
+    with travel(datetime.datetime(2027, 2, 3, tzinfo=UTC)):
+        assert flag_overdue_patients() == {"raised": 1, "resolved": 1}
+    assert PatientFlag.objects.get(plan=old).resolved_at is not None
+    assert open_flags().get().plan_id == new.pk
+
+
+def test_the_job_turns_off_jit_compilation_for_its_own_transaction_only(on_postgres, transactional_db):
+    """Its statements take milliseconds; compiling one took longer than running it."""
+    def jit():
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW jit")
+            return cursor.fetchone()[0]
+
+    before = jit()
+    with transaction.atomic():
+        plans._one_run_at_a_time()
+        assert jit() == "off"
+    assert jit() == before
 
 
 def test_a_flag_staff_resolved_is_not_raised_again_for_the_same_due_date(weekly, clinic, clinician):
