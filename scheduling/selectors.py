@@ -11,7 +11,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from patients import charts
-from patients.models import MaintenancePlan, OutreachAttempt, PatientFlag, TreatmentCourse
+from patients.models import MaintenancePlan, OutreachAttempt, Patient, PatientFlag, TreatmentCourse
 from patients.outcomes import course_outcome, plan_timeline
 
 from .models import Appointment, OutreachMessage, Reminder
@@ -279,9 +279,12 @@ def open_flag_counts(user):
     of them are safety flags: one query, grouped by clinic zone and snooze day so each snooze
     ends in its clinic's time."""
     now = timezone.now()
+    # The zone by a subquery, not a join: read only for the flags behind the wall, where a join
+    # made PostgreSQL start from the wall's patients and read each one's row.
+    zone = Subquery(Patient.objects.filter(pk=OuterRef("patient_id")).values("home_clinic__time_zone")[:1])
     rows = (
-        PatientFlag.objects.open().visible_to(user)
-        .values_list("patient__home_clinic__time_zone", "snoozed_until")
+        PatientFlag.objects.open().visible_to(user).annotate(zone=zone)
+        .values_list("zone", "snoozed_until")
         .annotate(flags=Count("pk"), safety=Count("pk", filter=Q(kind=PatientFlag.Kind.SAFETY)))
         .order_by()
     )
