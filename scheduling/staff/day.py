@@ -26,6 +26,13 @@ SHORT_KIND = {
 }
 # Stands for an appointment's uuid in a URL reversed once for many.
 ANY_UUID = uuid.UUID(int=0)
+
+
+def appointment_links():
+    """A function from an appointment's uuid to its page: the URL map's path reversed once, for
+    the hundreds of cards and lines a day or week shows, with each one's own uuid put in."""
+    link, placeholder = reverse("staff:appointment", kwargs={"uuid": ANY_UUID}), str(ANY_UUID)
+    return lambda uuid: link.replace(placeholder, str(uuid))
 # An appointment over at most this many rows is drawn on one line.
 COMPACT_ROWS = 2
 
@@ -66,8 +73,7 @@ class DayGrid:
         count = math.ceil((last - self.origin) / datetime.timedelta(minutes=step))
         self.rows = [(n + 2, self.origin + datetime.timedelta(minutes=step * n)) for n in range(count)]
         column = {chair.pk: n + 2 for n, chair in enumerate(chairs)}
-        # Each card's link: the URL map's path for one appointment, with the card's own uuid in it.
-        link = reverse("staff:appointment", kwargs={"uuid": ANY_UUID})
+        link = appointment_links()
         self.items = []
         covered = set()
         for appointment in appointments:
@@ -80,7 +86,7 @@ class DayGrid:
             appointment.mt_badge = appointment.mt_recheck_due and appointment.status in Appointment.TO_COME
             appointment.check_in_open = (appointment.status == Appointment.Status.BOOKED
                                          and check_in_opens_at(appointment) <= timezone.now())
-            appointment.link = link.replace(str(ANY_UUID), str(appointment.uuid))
+            appointment.link = link(appointment.uuid)
             appointment.starts = f"{clinic.local(appointment.starts_at):%H:%M}"
             appointment.hours = f"{appointment.starts}–{clinic.local(appointment.ends_at):%H:%M}"
             self.items.append((appointment, column[appointment.chair_id], top, bottom - top,
@@ -124,11 +130,12 @@ class DayGrid:
                 if not bookable:
                     html = f'<div class="day-grid-free dg-c{column} dg-r{row}"></div>'
                 else:
-                    query = f"?chair={chair.pk}&amp;starts_at={quote(self.clinic.local(moment).isoformat())}"
+                    local = self.clinic.local(moment)
+                    query = f"?chair={chair.pk}&amp;starts_at={quote(local.isoformat())}"
                     html = (f'<a class="day-grid-free dg-c{column} dg-r{row}" data-column="{column}" '
                             f'data-row="{row}"\n     href="{book}{query}"\n'
                             f'     hx-get="{book}{query}" hx-target="#side-panel"\n'
-                            f'     aria-label="Book {name} at {self.clinic.local(moment):%H:%M}">'
+                            f'     aria-label="Book {name} at {local:%H:%M}">'
                             '<span aria-hidden="true">+</span></a>')
                 if drawn and drawn[-1][0] is None:
                     drawn[-1] = (None, drawn[-1][1] + "\n  " + html, drawn[-1][2])
@@ -211,9 +218,8 @@ def week(request, day):
         return redirect("staff:today")
     monday = day - datetime.timedelta(days=day.weekday())
     by_day = selectors.week_appointments(clinic, monday)
-    # Each line's link: the URL map's path for one appointment, with each visit's own uuid in it.
-    link = reverse("staff:appointment", kwargs={"uuid": ANY_UUID})
-    days = [(date, [(link.replace(str(ANY_UUID), str(visit.uuid)), f"{visit.starts_at:%H:%M}", visit)
+    link = appointment_links()
+    days = [(date, [(link(visit.uuid), f"{visit.starts_at:%H:%M}", visit)
                     for visit in visits]) for date, visits in by_day.items()]
     return render(request, "staff/week.html", {
         "clinics": clinics, "clinic": clinic, "days": days, "monday": monday,
