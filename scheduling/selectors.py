@@ -280,8 +280,10 @@ def open_flag_counts(user):
     ends in its clinic's time."""
     now = timezone.now()
     # The zone by a subquery, not a join: read only for the flags behind the wall, where a join
-    # made PostgreSQL start from the wall's patients and read each one's row.
-    zone = Subquery(Patient.objects.filter(pk=OuterRef("patient_id")).values("home_clinic__time_zone")[:1])
+    # made PostgreSQL start from the wall's patients and read each one's row. Unordered: the
+    # patients' default order (by name) made each lookup a sort over a join with every clinic.
+    zone = Subquery(Patient.objects.filter(pk=OuterRef("patient_id")).order_by()
+                    .values("home_clinic__time_zone")[:1])
     rows = (
         PatientFlag.objects.open().visible_to(user).annotate(zone=zone)
         .values_list("zone", "snoozed_until")
