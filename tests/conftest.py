@@ -19,11 +19,12 @@ def _fast_test_settings(settings):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
-    # Each test starts with no password-reset requests counted (the cache outlives a run).
+    # Each test starts with no password-reset requests counted and no adherence figures shared
+    # (the caches outlive a run, and SQLite gives a rolled-back test's ids again).
     settings.CACHES = {
         **settings.CACHES,
-        "throttle": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-                     "LOCATION": f"throttle-{uuid.uuid4()}"},
+        **{alias: {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": f"{alias}-{uuid.uuid4()}"}
+           for alias in ("throttle", "figures")},
     }
     # Many tests move the clock hours or weeks ahead with a client signed in: there, a login
     # is never idle, and lasts its SESSION_COOKIE_AGE (which those travelling further set). The

@@ -132,6 +132,7 @@ REDIS_URL = env("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
     CACHES["throttle"] = {**CACHES["default"], "KEY_PREFIX": "throttle"}
+    CACHES["figures"] = {**CACHES["default"], "KEY_PREFIX": "figures"}
 else:
     CACHES = {
         "default": {
@@ -142,9 +143,18 @@ else:
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
             "LOCATION": str(VAR_DIR / "throttle-cache"),
         },
+        "figures": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "figures-cache"),
+        },
     }
 # "throttle" holds the password-reset request counters (tmsclinic/accounts/passwords.py), apart
-# from the rest so that each test can start from none.
+# from the rest so that each test can start from none; "figures" the adherence dashboard's
+# figures (aggregates, no patient's name or record), shared by its readers for
+# TMS_ADHERENCE_MAX_AGE_SECONDS (0: computed on every read).
+TMS_ADHERENCE_MAX_AGE_SECONDS = env.int("TMS_ADHERENCE_MAX_AGE_SECONDS", default=300)
+if TMS_ADHERENCE_MAX_AGE_SECONDS < 0:
+    raise ImproperlyConfigured("TMS_ADHERENCE_MAX_AGE_SECONDS cannot be negative (0 turns the sharing off)")
 
 # --- Celery ---------------------------------------------------------------------------------
 BROKER_DIR = VAR_DIR / "broker"

@@ -50,6 +50,8 @@ from collections import Counter, defaultdict
 from itertools import pairwise
 from typing import NamedTuple
 
+from django.conf import settings
+from django.core.cache import caches
 from django.db.models import (
     BooleanField,
     Case,
@@ -471,3 +473,29 @@ def dashboard(*, clinics, now):
         "utilisation": chair_utilisation(clinics, now),
         "response": response_by_protocol(clinics),
     }
+
+
+# Bumped when the figures' shape changes, so a cache never hands a new page old figures.
+FIGURES_VERSION = 1
+
+
+def shared_dashboard(*, clinics, now):
+    """:func:`dashboard`'s figures and the moment they were computed: shared by everyone who reads
+    the same clinics within ``TMS_ADHERENCE_MAX_AGE_SECONDS`` (the "figures" cache), since they
+    take hundreds of queries' worth of work and are weekly trends. Computed afresh on each read
+    when that is 0. Aggregates only (no patient's name or record); the key is the clinics' ids,
+    so figures are only ever shown to someone allowed to see every one of those clinics."""
+    clinics = list(clinics)
+    max_age = settings.TMS_ADHERENCE_MAX_AGE_SECONDS
+    if not clinics or not max_age:
+        return dashboard(clinics=clinics, now=now), now
+    # One key per max_age window: figures are never older than max_age, and no key outlives it.
+    window = int(now.timestamp()) // max_age
+    ids = ",".join(str(pk) for pk in sorted(clinic.pk for clinic in clinics))
+    key = f"adherence:v{FIGURES_VERSION}:{ids}:{window}"
+    cache = caches["figures"]
+    shared = cache.get(key)
+    if shared is None:
+        shared = (dashboard(clinics=clinics, now=now), now)
+        cache.set(key, shared, timeout=max_age)
+    return shared

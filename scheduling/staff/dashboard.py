@@ -12,6 +12,7 @@ import csv
 from urllib.parse import urlencode
 
 from django import forms
+from django.conf import settings
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -233,6 +234,15 @@ def _csv(request, name, clinic, clinics, now):
 # --- The page -----------------------------------------------------------------------------------
 
 
+def _shared_for(seconds):
+    """How long the page's figures are shared, in words ("5 minutes"); None when they are not."""
+    if not seconds:
+        return None
+    count, unit = (seconds // 60, "minute") if seconds % 60 == 0 else (seconds, "second")
+    return f"{count} {unit}{'' if count == 1 else 's'}"
+
+
+
 @staff_required(READ_ADHERENCE)
 def adherence_dashboard(request):
     visible = Clinic.objects.visible_to(request.user)
@@ -250,13 +260,15 @@ def adherence_dashboard(request):
             return HttpResponse(f"{form.errors['clinic'][0]} Choose one of yours, or none for all of them.",
                                 status=400, content_type="text/plain; charset=utf-8")
         return _csv(request, name, clinic, clinics, now)
-    figures = adherence.dashboard(clinics=clinics, now=now)
+    figures, computed_at = adherence.shared_dashboard(clinics=clinics, now=now)
     scope = clinic.name if clinic else "all your clinics"
     query = {"clinic": clinic.pk} if clinic else {}
     return render(request, "staff/adherence.html", {
         "form": form, "clinic": clinic, "clinics": clinics, "scope": scope, "figures": figures,
         "charts": _charts(figures, scope) if figures else None,
         "today": clinic.today() if clinic else None,
+        "computed_minutes_ago": int((now - computed_at).total_seconds() // 60),
+        "shared_for": _shared_for(settings.TMS_ADHERENCE_MAX_AGE_SECONDS),
         "csv": {name.replace("-", "_"): "?" + urlencode({**query, "format": "csv", "table": name})
                 for name in TABLES},
     })

@@ -8,11 +8,13 @@ import datetime
 import io
 
 import pytest
+import time_machine
 from django.urls import reverse
 
 from patients.models import Patient, TreatmentCourse
 from scheduling.services.plans import refresh_plan
-from tests.conftest import AUDIT_QUERIES
+from scheduling.staff.dashboard import _shared_for
+from tests.conftest import AUDIT_QUERIES, NOW
 from tests.factories import (
     AppointmentFactory,
     AssessmentFactory,
@@ -123,7 +125,8 @@ def test_the_front_desk_and_technicians_are_refused(client, north, role):
     assert f'href="{URL}"' not in client.get(reverse("staff:today")).content.decode()
 
 
-def test_a_user_sees_only_their_clinics_and_another_clinics_rows_change_nothing(client, north, south):
+def test_a_user_sees_only_their_clinics_and_another_clinics_rows_change_nothing(client, north, south, settings):
+    settings.TMS_ADHERENCE_MAX_AGE_SECONDS = 0  # each read counts afresh: the figures, not a shared copy
     add_patients(north, 2)
     client.force_login(staff_user(role=CLINICIAN, username="northern", clinics=[north]))
     before = page(client).context["figures"]
@@ -199,12 +202,16 @@ def test_a_member_of_no_clinic_is_told_so(client, db):
     # session, user, roles, the user's clinics, the clinics shown (or the form's check of the one
     # chosen), the dashboard's eleven, the navigation's count, the filter's choices
     ({}, 18), ({"clinic": "chosen"}, 18),
+    # the same, reading the figures another read counted (see the sharing's test below)
+    ({"shared": True}, 7), ({"clinic": "chosen", "shared": True}, 7),
     # session, user, roles, the user's clinics, the clinics shown, and the one table's queries
     ({"format": "csv", "table": "on-schedule"}, 7), ({"format": "csv", "table": "response"}, 7),
     ({"format": "csv", "table": "utilisation"}, 9),
 ])
 def test_the_query_count_does_not_grow_with_the_clinic(client, north, south, params, queries,
-                                                       django_assert_num_queries):
+                                                       django_assert_num_queries, settings):
+    if not params.pop("shared", False):
+        settings.TMS_ADHERENCE_MAX_AGE_SECONDS = 0  # counted on every read
     params = {**params, "clinic": north.pk} if "clinic" in params else params
     add_patients(north, 2)
     add_patients(south, 2, first_name="South")
@@ -223,3 +230,52 @@ def test_the_query_count_does_not_grow_with_the_clinic(client, north, south, par
     add_patients(south, 15, first_name="MoreSouth")
     with django_assert_num_queries(queries + AUDIT_QUERIES):
         load()
+
+
+def test_readers_of_the_same_clinics_share_the_figures_for_the_configured_time(client, north, south, settings):
+    settings.TMS_ADHERENCE_MAX_AGE_SECONDS = 300
+    add_patients(north, 2)
+    add_patients(south, 2, first_name="South")
+    client.force_login(staff_user(role=CLINICIAN, username="first", clinics=[north]))
+    first = page(client)
+    assert first.context["figures"]["today"]["patients"] == 2
+    assert "counted less than a minute ago: they are counted again at most every 5 minutes" in first.content.decode()
+
+    add_patients(north, 2, first_name="Later")  # two more maintenance patients of North
+    with time_machine.travel(NOW + datetime.timedelta(minutes=3), tick=False):
+        client.force_login(staff_user(role=CLINIC_ADMIN, username="second", clinics=[north]))
+        shared = page(client)
+        assert shared.context["figures"] == first.context["figures"]  # the first reader's count
+        assert "counted 3 minutes ago" in shared.content.decode()
+        # The CSV is counted on each download: it has the two new patients already.
+        assert download(client, "overdue")[1][0] == "4"
+        # Another set of clinics is counted apart: never North's figures for South's reader,
+        # nor North's alone for a reader of both.
+        client.force_login(staff_user(role=CLINICIAN, username="southern", clinics=[south]))
+        assert page(client).context["figures"]["today"]["patients"] == 2
+        client.force_login(staff_user(role=CLINICIAN, username="both", clinics=[north, south]))
+        assert page(client).context["figures"]["today"]["patients"] == 6
+        assert page(client, clinic=south.pk).context["figures"]["today"]["patients"] == 2
+
+    with time_machine.travel(NOW + datetime.timedelta(minutes=5), tick=False):
+        client.force_login(staff_user(role=CLINICIAN, username="third", clinics=[north]))
+        recounted = page(client)
+        assert recounted.context["figures"]["today"]["patients"] == 4
+        assert "counted less than a minute ago" in recounted.content.decode()
+
+
+def test_with_no_sharing_every_read_counts_afresh(client, north, settings):
+    settings.TMS_ADHERENCE_MAX_AGE_SECONDS = 0
+    add_patients(north, 2)
+    client.force_login(staff_user(role=CLINICIAN, username="doc", clinics=[north]))
+    assert page(client).context["figures"]["today"]["patients"] == 2
+    add_patients(north, 2, first_name="Later")
+    response = page(client)
+    assert response.context["figures"]["today"]["patients"] == 4
+    assert 'data-testid="computed"' not in response.content.decode()
+
+
+@pytest.mark.parametrize(("seconds", "words"), [(0, None), (300, "5 minutes"), (60, "1 minute"),
+                                                 (90, "90 seconds"), (1, "1 second")])
+def test_the_sharing_time_in_words(seconds, words):
+    assert _shared_for(seconds) == words
