@@ -5,12 +5,12 @@ scheduling/staff/urls.py."""
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.db import IntegrityError, transaction
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
+from tmsclinic.paging import counted_page
 from tmsclinic.roles import BREAK_GLASS, EDIT_PATIENTS, RECORD_PHQ9, SEE_PATIENTS, staff_required
 
 from . import search, services
@@ -48,7 +48,7 @@ def patient_list(request):
         patients = patients.filter(status=wanted["status"])
     if wanted.get("clinic"):
         patients = patients.filter(home_clinic=wanted["clinic"])
-    page = Paginator(patients, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = counted_page(patients, PAGE_SIZE, request.GET.get("page"))
     return render(request, "staff/patients/list.html", {"filters": filters, "page": page})
 
 
