@@ -45,6 +45,7 @@ Each function costs a fixed number of queries whatever the number of patients or
 """
 
 import datetime
+import logging
 import statistics
 from collections import Counter, defaultdict
 from itertools import pairwise
@@ -74,6 +75,8 @@ from patients.outcomes import course_outcome
 
 from ..models import Appointment, Chair, Closure, OpeningHours, OutreachMessage
 from .calendar import ClinicCalendar, after, day_bounds, midnight
+
+logger = logging.getLogger(__name__)
 
 WEEKS = 26
 UTILISATION_DAYS = 28
@@ -494,8 +497,15 @@ def shared_dashboard(*, clinics, now):
     ids = ",".join(str(pk) for pk in sorted(clinic.pk for clinic in clinics))
     key = f"adherence:v{FIGURES_VERSION}:{ids}:{window}"
     cache = caches["figures"]
-    shared = cache.get(key)
+    try:
+        shared = cache.get(key)
+    except Exception:  # noqa: BLE001 (Redis down: the figures cost time, never the page)
+        logger.warning("The figures cache cannot be read: the adherence figures are counted afresh", exc_info=True)
+        return dashboard(clinics=clinics, now=now), now
     if shared is None:
         shared = (dashboard(clinics=clinics, now=now), now)
-        cache.set(key, shared, timeout=max_age)
+        try:
+            cache.set(key, shared, timeout=max_age)
+        except Exception:  # noqa: BLE001 (as above)
+            logger.warning("The figures cache cannot be written: the adherence figures are not shared", exc_info=True)
     return shared

@@ -242,7 +242,6 @@ def _shared_for(seconds):
     return f"{count} {unit}{'' if count == 1 else 's'}"
 
 
-
 @staff_required(READ_ADHERENCE)
 def adherence_dashboard(request):
     visible = Clinic.objects.visible_to(request.user)

@@ -275,6 +275,18 @@ def test_with_no_sharing_every_read_counts_afresh(client, north, settings):
     assert 'data-testid="computed"' not in response.content.decode()
 
 
+def test_with_the_figures_cache_down_the_page_counts_them_afresh(client, north, settings, caplog):
+    # A Redis that is not there (nothing listens on port 1): real connection errors, no mock.
+    settings.CACHES = {**settings.CACHES, "figures": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                                      "LOCATION": "redis://127.0.0.1:1/0"}}
+    add_patients(north, 2)
+    client.force_login(staff_user(role=CLINICIAN, username="doc", clinics=[north]))
+    assert page(client).context["figures"]["today"]["patients"] == 2
+    add_patients(north, 2, first_name="Later")
+    assert page(client).context["figures"]["today"]["patients"] == 4
+    assert "The figures cache cannot be read" in caplog.text
+
+
 @pytest.mark.parametrize(("seconds", "words"), [(0, None), (300, "5 minutes"), (60, "1 minute"),
                                                  (90, "90 seconds"), (1, "1 second")])
 def test_the_sharing_time_in_words(seconds, words):
