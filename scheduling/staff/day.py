@@ -26,6 +26,8 @@ SHORT_KIND = {
 }
 # Stands for an appointment's uuid in a URL reversed once for many.
 ANY_UUID = uuid.UUID(int=0)
+# An appointment over at most this many rows is drawn on one line.
+COMPACT_ROWS = 2
 
 
 def appointment_links():
@@ -33,8 +35,6 @@ def appointment_links():
     the hundreds of cards and lines a day or week shows, with each one's own uuid put in."""
     link, placeholder = reverse("staff:appointment", kwargs={"uuid": ANY_UUID}), str(ANY_UUID)
     return lambda uuid: link.replace(placeholder, str(uuid))
-# An appointment over at most this many rows is drawn on one line.
-COMPACT_ROWS = 2
 
 
 def _chosen_clinic(request, clinics):
