@@ -4,6 +4,7 @@ import datetime
 import uuid
 from zoneinfo import ZoneInfo
 
+from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -47,37 +48,26 @@ class PatientQuerySet(models.QuerySet):
         return self if wall is None else self.filter(pk__in=wall)
 
 
-# The patients booked at some clinics, each once: a walk down the index appt_clinic_patient
-# (clinic, patient) that jumps from each patient to the next (the smallest id above it), so it
-# costs one probe per patient, not one index entry per appointment — a clinic's year is some
-# 12 000 appointments of 300 patients, and its history only grows. PostgreSQL's and SQLite's
-# planners do not skip through an index on their own; a recursive query makes them. Only table
-# names and one %s per clinic (or patient) are put into these; the ids go as parameters.
-BOOKED_AT = """WITH RECURSIVE walk(clinic_id, patient_id) AS (
-  SELECT clinic.id, (SELECT MIN(booked.patient_id) FROM {appointment} booked WHERE booked.clinic_id = clinic.id)
-  FROM {clinic} clinic WHERE clinic.id IN ({clinics})
-  UNION ALL
-  SELECT walk.clinic_id, (SELECT MIN(booked.patient_id) FROM {appointment} booked
-                          WHERE booked.clinic_id = walk.clinic_id AND booked.patient_id > walk.patient_id)
-  FROM walk WHERE walk.patient_id IS NOT NULL
-)
-SELECT walk.patient_id FROM walk WHERE walk.patient_id IS NOT NULL"""
+# The patients booked at some clinics (scheduling.BookedAt: a pair for each clinic and patient
+# with an appointment there, kept by the database's triggers), and those whose home clinic it is:
+# each an index range read alone. Only table names and one %s per clinic (or patient) are put
+# into these; the ids go as parameters.
+BOOKED_AT = "SELECT booked.patient_id FROM {booked_at} booked WHERE booked.clinic_id IN ({clinics})"
 HOME_AT = "SELECT patient.id FROM {patient} patient WHERE patient.home_clinic_id IN ({clinics})"
 ALSO = "SELECT patient.id FROM {patient} patient WHERE patient.id IN ({patients})"
 
 
 def _sql(template, **marks):
     """A template above with its tables' names, and one %s for each id of ``{name: ids}``."""
-    appointments = Patient._meta.get_field("appointments").related_model  # patients never imports scheduling
-    tables = {name: connection.ops.quote_name(model._meta.db_table) for name, model in
-              (("appointment", appointments), ("clinic", Patient._meta.get_field("home_clinic").related_model),
-               ("patient", Patient))}
+    booked_at = apps.get_model("scheduling", "BookedAt")  # patients never imports scheduling
+    tables = {name: connection.ops.quote_name(model._meta.db_table)
+              for name, model in (("booked_at", booked_at), ("patient", Patient))}
     return template.format(**tables, **{name: ", ".join(["%s"] * len(ids)) for name, ids in marks.items()})
 
 
 def behind_wall(user, *, also=()):
     """The clinic wall as the ids of the patients behind it, one subquery for ``IN``: those booked
-    at the user's clinics (the walk), their home clinic's patients (an index with their ids) and
+    at the user's clinics (BookedAt), their home clinic's patients (an index with their ids) and
     ``also``, each read by its own index, put together (UNION ALL: a patient may come twice,
     which ``IN`` does not mind). Patients and their records (flags, plans, appointments) all
     filter by it; an OR of the three made PostgreSQL scan every patient in the chain. None for a
@@ -93,7 +83,6 @@ def behind_wall(user, *, also=()):
     if also:
         parts.append(ALSO)
         params += also
-    # The walk's WITH comes first, before the whole UNION, as both backends want it.
     return RawSQL(_sql(" UNION ALL ".join(parts), clinics=ids, patients=also), params)  # noqa: S611 (tables, marks)
 
 

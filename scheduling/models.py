@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib.postgres.fields import RangeBoundary, RangeOperators
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models
+from django.db import connection, models
 from django.db.models import Case, F, Func, Q, Subquery, Value, When
 from django.utils import timezone
 from phonenumber_field.modelfields import PhoneNumberField
@@ -317,7 +317,7 @@ class Appointment(models.Model):
             # Free slots from now on (services.booking.open_slots): the appointments not yet over,
             # without reading the clinic's whole history that starts before the range ends.
             models.Index(fields=["clinic", "ends_at"], name="appt_clinic_end"),
-            # The clinic wall (Patient.objects.visible_to): the patients booked at a clinic, from the index alone.
+            # Whether a patient still has an appointment at a clinic (BookedAt's triggers).
             models.Index(fields=["clinic", "patient"], name="appt_clinic_patient"),
             # Patient page and maintenance recompute.
             models.Index(fields=["patient", "starts_at"], name="appt_patient_start"),
@@ -378,6 +378,39 @@ class Appointment(models.Model):
         errors.update({k: v for k, v in self.overlap_errors().items() if k not in errors})
         if errors:
             raise ValidationError(errors)
+
+
+class BookedAt(models.Model):
+    """A patient has an appointment (of any status) at a clinic: one row for each pair, kept by
+    the database itself — triggers on the appointments' table (migration 0021) add the pair
+    when an appointment is written and take it away when the last one there goes — so no code
+    path, bulk write or admin page can leave it behind. It is the booked half of the clinic
+    wall (patients.models.behind_wall), read as a plain index range instead of a walk down the
+    appointments' index on every walled query. Never written by the application; a bulk load
+    that turns the triggers off (seed_demo) calls :meth:`rebuild` after."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="+", db_index=False)
+    patient = models.ForeignKey("patients.Patient", on_delete=models.CASCADE, related_name="+", db_index=False)
+
+    class Meta:
+        constraints = [
+            # Also the wall's index: a clinic's booked patients from the index alone.
+            models.UniqueConstraint(fields=["clinic", "patient"], name="booked_at_clinic_patient"),
+        ]
+
+    def __str__(self):
+        return f"patient {self.patient_id} booked at clinic {self.clinic_id}"
+
+    @classmethod
+    def rebuild(cls):
+        """Every pair again from the appointments' rows, in a fixed order (the same ids on
+        every backend)."""
+        table = connection.ops.quote_name(cls._meta.db_table)
+        appointments = connection.ops.quote_name(Appointment._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {table}")  # noqa: S608 (a model's table)
+            cursor.execute(f"INSERT INTO {table} (clinic_id, patient_id) SELECT DISTINCT clinic_id, patient_id "  # noqa: S608
+                           f"FROM {appointments} ORDER BY clinic_id, patient_id")
 
 
 class SessionRecord(models.Model):

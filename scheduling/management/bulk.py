@@ -202,9 +202,10 @@ class Writer:
 
 
 class BulkLoad:
-    """The tables of one load: on PostgreSQL, their indexes and constraints off while it runs
+    """The tables of one load: their indexes, constraints and triggers off while it runs
     (:meth:`begin`) and back on, checked over every row, at the end (:meth:`finish`); sequences
-    moved past the keys given. Call both inside one transaction."""
+    moved past the keys given. Call both inside one transaction. What a trigger keeps (BookedAt)
+    is not kept during the load: rebuild it after."""
 
     def __init__(self, models):
         self.models = models
@@ -223,9 +224,14 @@ class BulkLoad:
                 cursor.execute(f"SELECT tbl_name, name, sql FROM sqlite_master WHERE type = 'index' "  # noqa: S608
                                f"AND sql IS NOT NULL AND tbl_name IN ({placeholders}) ORDER BY name", tables)
                 indexes = cursor.fetchall()
+                cursor.execute(f"SELECT tbl_name, name, sql FROM sqlite_master WHERE type = 'trigger' "  # noqa: S608
+                               f"AND tbl_name IN ({placeholders}) ORDER BY name", tables)
+                triggers = cursor.fetchall()
                 for _, name, _ in indexes:
                     cursor.execute(f'DROP INDEX "{name}"')
-                self.dropped = [("index", *index) for index in indexes]
+                for _, name, _ in triggers:
+                    cursor.execute(f'DROP TRIGGER "{name}"')
+                self.dropped = [("index", *index) for index in indexes] + [("trigger", *t) for t in triggers]
                 return
             # Checks deferred so far (rows written before the load) run now, not after the drop.
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
@@ -242,7 +248,11 @@ class BulkLoad:
                 cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
             for _, name, _ in indexes:
                 cursor.execute(f'DROP INDEX "{name}"')
-        self.dropped = [("index", *index) for index in indexes] + [("constraint", *c) for c in constraints]
+            # A row trigger would run for every row COPY writes.
+            for table in tables:
+                cursor.execute(f'ALTER TABLE "{table}" DISABLE TRIGGER USER')
+        self.dropped = ([("index", *index) for index in indexes] + [("constraint", *c) for c in constraints]
+                        + [("triggers", table, None, None) for table in tables])
 
     def finish(self, report=None):
         """Put the indexes and constraints back; ``report(seconds, what)`` hears of each that
@@ -253,8 +263,10 @@ class BulkLoad:
                 cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
             for kind, table, name, definition in self.dropped:
                 started = time.perf_counter()
-                if kind == "index":
+                if kind in ("index", "trigger"):
                     cursor.execute(definition)
+                elif kind == "triggers":
+                    cursor.execute(f'ALTER TABLE "{table}" ENABLE TRIGGER USER')
                 else:
                     cursor.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
                 if report is not None and time.perf_counter() - started >= 1:

@@ -22,7 +22,7 @@ from django.urls import reverse
 from patients.models import ITEM_FIELDS, Assessment, MaintenancePlan, Patient, PatientFlag, TreatmentCourse
 from scheduling import sms
 from scheduling.management.commands.seed_demo import GO_LIVE_DAYS, REMINDED_PAST_SESSIONS, demo_portal_logins
-from scheduling.models import Appointment, Clinic, ClinicMembership, OpeningHours, Reminder, SessionRecord
+from scheduling.models import Appointment, BookedAt, Clinic, ClinicMembership, OpeningHours, Reminder, SessionRecord
 from scheduling.services import reminders, sessions_used
 from scheduling.services.plans import flag_overdue_patients, refresh_plan
 from tmsclinic import roles
@@ -245,6 +245,19 @@ def test_no_live_appointments_overlap_on_a_chair_or_for_a_patient(seeded):
             holder = appointment[key]
             assert appointment["starts_at"] >= free_from.get(holder, appointment["starts_at"]), (key, appointment)
             free_from[holder] = max(appointment["ends_at"], free_from.get(holder, appointment["ends_at"]))
+
+
+def test_after_a_seed_the_booked_pairs_are_those_of_the_appointments_and_still_kept(seeded):
+    """The load turns BookedAt's triggers off and rebuilds it after: the pairs of the rows written,
+    and the triggers are back for what comes next."""
+    pairs = set(Appointment.objects.values_list("clinic_id", "patient_id"))
+    assert len(pairs) > 10
+    assert BookedAt.objects.count() == len(pairs)
+    assert set(BookedAt.objects.values_list("clinic_id", "patient_id")) == pairs
+    appointment = Appointment.objects.order_by("pk").first()
+    others = Appointment.objects.filter(clinic_id=appointment.clinic_id, patient_id=appointment.patient_id)
+    others.delete()
+    assert not BookedAt.objects.filter(clinic_id=appointment.clinic_id, patient_id=appointment.patient_id).exists()
 
 
 @pytest.mark.parametrize("holder", ["chair", "patient"])
