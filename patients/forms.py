@@ -1,9 +1,6 @@
 """Forms of the patients' own pages: registering and editing a patient, the search and list
 filters, and the PHQ-9 (staff's and, made stricter, the portal's)."""
 
-from crispy_forms.bootstrap import InlineRadios
-from crispy_forms.helper import FormHelper
-from crispy_forms.layout import Layout
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -119,7 +116,9 @@ class PatientFilterForm(PatientSearchForm):
 
 class PHQ9Form(forms.Form):
     """The nine PHQ-9 questions in Kroenke's wording, each answered 0–3, and the unscored
-    difficulty question."""
+    difficulty question. Drawn by templates/forms/phq9.html."""
+
+    inline_answers = True  # each question's answers side by side
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -132,9 +131,6 @@ class PHQ9Form(forms.Form):
             label=DIFFICULTY_QUESTION, choices=Assessment.Difficulty.choices, coerce=int, empty_value=None,
             required=False, widget=forms.RadioSelect,
         )
-        self.helper = FormHelper()
-        self.helper.form_tag = False
-        self.helper.layout = Layout(*(InlineRadios(field) for field in self.fields))
 
     @property
     def items(self):
