@@ -35,6 +35,13 @@ def in_range(value):
     return FIRST_YEAR <= value.year <= LAST_YEAR
 
 
+def shifted(day, days):
+    """The day ``days`` after ``day`` (before, when negative), or None past the years the app
+    accepts: the day and week views link no further than their URLs go."""
+    moved = day + datetime.timedelta(days=days)
+    return moved if in_range(moved) else None
+
+
 def validate_date_in_range(value):
     if value is not None and not in_range(value):
         raise ValidationError(DATE_OUT_OF_RANGE, code="date_out_of_range")

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
+from tmsclinic.inputs import in_range, shifted
 from tmsclinic.roles import BOOK, SEE_PATIENTS, may, staff_required
 
 from .. import selectors
@@ -168,7 +169,7 @@ def _render_day(request, day):
         grid.draw_free_cells(bookable=may(request.user, BOOK))
         context.update(
             day=day, grid=grid, closed_because=calendar.closures.get(day),
-            previous_day=day - datetime.timedelta(days=1), next_day=day + datetime.timedelta(days=1),
+            previous_day=shifted(day, -1), next_day=shifted(day, 1),
             freed=waitlist.freed_on_day(clinic, day),
         )
     return render(request, "staff/day.html", context)
@@ -219,9 +220,10 @@ def week(request, day):
     monday = day - datetime.timedelta(days=day.weekday())
     by_day = selectors.week_appointments(clinic, monday)
     link = appointment_links()
-    days = [(date, [(link(visit.uuid), f"{visit.starts_at:%H:%M}", visit)
-                    for visit in visits]) for date, visits in by_day.items()]
+    # Each day with whether its own page may be linked (not past the years the URLs accept).
+    days = [(date, in_range(date), [(link(visit.uuid), f"{visit.starts_at:%H:%M}", visit) for visit in visits])
+            for date, visits in by_day.items()]
     return render(request, "staff/week.html", {
         "clinics": clinics, "clinic": clinic, "days": days, "monday": monday,
-        "previous_week": monday - datetime.timedelta(days=7), "next_week": monday + datetime.timedelta(days=7),
+        "previous_week": shifted(monday, -7), "next_week": shifted(monday, 7),
     })
