@@ -5,7 +5,7 @@ import logging
 
 from celery import shared_task
 
-from .services import booking, outreach, plans, reminders, waitlist
+from .services import booking, outreach, plans, portal, reminders, waitlist
 
 log = logging.getLogger(__name__)
 
@@ -67,3 +67,10 @@ def run_outreach():
 def offer_freed_slots():
     """Every minute, and after each freed time or answer: the waitlist's offers."""
     return waitlist.offer_freed_slots()
+
+
+@shared_task(ignore_result=True, acks_late=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=3)
+def send_portal_invitation(*, patient_id):
+    """A portal invitation (services.portal.invite_patient), sent here rather than in the staff's
+    request; a mail server that is down is retried a few times with growing delays."""
+    return portal.send_invitation(patient_id)

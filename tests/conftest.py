@@ -1,4 +1,5 @@
 import datetime
+import importlib
 import os
 import shutil
 import uuid
@@ -33,11 +34,10 @@ def _fast_test_settings(settings):
     settings.TMS_STAFF_IDLE_MINUTES = settings.TMS_PORTAL_IDLE_MINUTES = 10 * 365 * 24 * 60
 
 
-@pytest.fixture
-def reset_mail_worker(monkeypatch):
-    """Password-reset e-mails, which a request queues for the Celery worker, are sent in this
-    process instead, by the same task, when the request's transaction commits: wrap the request
-    in ``django_capture_on_commit_callbacks(execute=True)``. Returns the tasks queued."""
+def _tasks_in_process(monkeypatch, enqueue_where):
+    """Tasks that code queues for the Celery worker with ``enqueue_after_commit`` (imported at
+    ``enqueue_where``) run in this process instead, by the same task, when the transaction
+    commits. Returns the tasks queued."""
     from django.db import transaction
 
     from tmsclinic.celery import app
@@ -46,10 +46,27 @@ def reset_mail_worker(monkeypatch):
 
     def enqueue(task_name, *, args=(), kwargs=None, eta=None):
         queued.append((task_name, kwargs))
+        importlib.import_module(task_name.rsplit(".", 1)[0])  # its module registers the task, as the worker's would
         transaction.on_commit(lambda: app.tasks[task_name].apply(args=args, kwargs=kwargs, throw=True))
 
-    monkeypatch.setattr("tmsclinic.accounts.passwords.enqueue_after_commit", enqueue)
+    monkeypatch.setattr(enqueue_where, enqueue)
     return queued
+
+
+@pytest.fixture
+def reset_mail_worker(monkeypatch):
+    """Password-reset e-mails, which a request queues for the Celery worker, are sent in this
+    process instead, by the same task, when the request's transaction commits: wrap the request
+    in ``django_capture_on_commit_callbacks(execute=True)``. Returns the tasks queued."""
+    return _tasks_in_process(monkeypatch, "tmsclinic.accounts.passwords.enqueue_after_commit")
+
+
+@pytest.fixture
+def invitation_worker(monkeypatch):
+    """Portal invitations, which ``invite_patient`` queues for the worker, sent in this process
+    by the same task when the transaction commits (in a test's transaction: inside
+    ``django_capture_on_commit_callbacks(execute=True)``). Returns the tasks queued."""
+    return _tasks_in_process(monkeypatch, "scheduling.services.portal.enqueue_after_commit")
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from patients.models import Assessment, MaintenancePlan, Patient, PatientFlag, TreatmentCourse
+from tmsclinic.celery import enqueue_after_commit
 from tmsclinic.inputs import one_line
 from tmsclinic.links import absolute_url
 from tmsclinic.roles import FRONT_DESK, role_members
@@ -460,10 +461,27 @@ def set_password_link(user):
     }))
 
 
+INVITATION_TASK = "scheduling.tasks.send_portal_invitation"
+
+
 def invite_patient(patient):
-    """Create or reuse the patient's portal account and e-mail them a one-time link to set
-    their password; it expires after PASSWORD_RESET_TIMEOUT. Returns the user."""
+    """Create or reuse the patient's portal account, and have the worker e-mail them a one-time
+    link to set their password once the transaction commits (it expires after
+    PASSWORD_RESET_TIMEOUT): a mail server that is slow or down never holds up or fails the
+    staff's request. Refusals (InviteRefused) are told at once. Returns the user."""
     user = portal_account_for(patient)
+    enqueue_after_commit(INVITATION_TASK, kwargs={"patient_id": patient.pk})
+    return user
+
+
+def send_invitation(patient_id):
+    """The worker's half of :func:`invite_patient`: the link is made now, from the account as it
+    is. Nothing is sent to a patient discharged meanwhile, or whose account has gone or lost its
+    address. Returns whether a message went."""
+    patient = Patient.objects.select_related("home_clinic", "user").filter(pk=patient_id).first()
+    user = patient.user if patient is not None else None
+    if user is None or not user.is_active or not user.email or patient.status == Patient.Status.DISCHARGED:
+        return False
     context = {
         "patient": patient, "clinic": patient.home_clinic, "link": set_password_link(user),
         "days": max(1, settings.PASSWORD_RESET_TIMEOUT // 86400),
@@ -474,4 +492,4 @@ def invite_patient(patient):
         from_email=None,
         recipient_list=[user.email],
     )
-    return user
+    return True

@@ -195,7 +195,7 @@ def invite(request, uuid):
     except InviteRefused as refusal:
         messages.error(request, str(refusal))
     else:
-        messages.success(request, f"Portal invitation sent to {user.email}.")
+        messages.success(request, f"Portal invitation on its way to {user.email}: the e-mail goes out within a minute.")
     return redirect("staff:patient", uuid=person.uuid)
 
 

@@ -19,8 +19,10 @@ def path_of(url):
     return "/" + url.split("://", 1)[1].split("/", 1)[1]
 
 
-def test_the_link_sets_the_password_once_and_logs_in(client, invited):
-    invite_patient(invited)
+def test_the_link_sets_the_password_once_and_logs_in(client, invited, invitation_worker,
+                                                    django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        invite_patient(invited)
     link = path_of(link_in(mail.outbox[0]))
     form_page = client.get(link, follow=True)
     assert form_page.status_code == 200
@@ -36,10 +38,10 @@ def test_the_link_sets_the_password_once_and_logs_in(client, invited):
     assert "This link no longer works" in again.content.decode()
 
 
-def test_the_link_expires(client, invited, settings):
+def test_the_link_expires(client, invited, settings, invitation_worker, django_capture_on_commit_callbacks):
     settings.PASSWORD_RESET_TIMEOUT = 3 * 24 * 3600
     start = datetime.datetime(2027, 3, 1, 12, 0, tzinfo=datetime.UTC)
-    with time_machine.travel(start, tick=False):
+    with time_machine.travel(start, tick=False), django_capture_on_commit_callbacks(execute=True):
         invite_patient(invited)
     link = path_of(link_in(mail.outbox[0]))
     with time_machine.travel(start + datetime.timedelta(days=2, hours=23), tick=False):
@@ -50,8 +52,10 @@ def test_the_link_expires(client, invited, settings):
     assert "expired" in response.content.decode()
 
 
-def test_the_link_dies_when_the_patient_is_discharged(client, invited):
-    invite_patient(invited)
+def test_the_link_dies_when_the_patient_is_discharged(client, invited, invitation_worker,
+                                                     django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        invite_patient(invited)
     Patient.objects.filter(pk=invited.pk).update(status=Patient.Status.DISCHARGED)
     assert client.get(path_of(link_in(mail.outbox[0])), follow=True).status_code == 404
 

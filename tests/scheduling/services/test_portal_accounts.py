@@ -10,9 +10,10 @@ from tests.factories import PatientFactory
 from tests.scheduling.portal_accounts import NEW_PASSWORD
 
 
-def test_a_second_invitation_reuses_the_account(invited):
-    first = invite_patient(invited)
-    second = invite_patient(invited)
+def test_a_second_invitation_reuses_the_account(invited, invitation_worker, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        first = invite_patient(invited)
+        second = invite_patient(invited)
     assert first.pk == second.pk
     assert User.objects.filter(username="ann.lee@example.com").count() == 1
     assert len(mail.outbox) == 2
