@@ -13,7 +13,10 @@ patients ``text`` describes, best first, in one query. ``text`` may be:
 - a phone number in any formatting ("(212) 555-0123", "+1 212 555 0123", "212.555.0123"):
   read with ``phonenumbers`` in PHONENUMBER_DEFAULT_REGION and compared with the stored E.164
   form; seven or more digits also find the numbers that end with them;
-- part of an e-mail address.
+- part of an e-mail address;
+- names and a date of birth together, the date first or last ("Okoro 1966-12-09", "Elena Okoro
+  9 Dec 1966", "12/09/1966 okoro"): the two identifiers a front desk checks, so both must match —
+  every word part of a name, and the date (either reading of a numeric one) the date of birth.
 
 Order: the exact MRN first, then whole matches (the full name in either order, every word a
 whole first or last name, the date of birth, the whole phone number), then partial matches
@@ -96,13 +99,64 @@ def name_words(text):
     return [word for word in re.split(r"[\s,]+", text.lower()) if word]
 
 
+def names_and_date(text):
+    """``(names, dates)`` when ``text`` is names with a date of birth first or last ("Okoro
+    1966-12-09", "9 Dec 1966 Elena Okoro"), else ``(None, set())``. A date is one word
+    (1966-12-09, 12/09/1966) to three ("December 9, 1966"); the names must have a letter."""
+    words = text.split()
+    for size in range(1, min(3, len(words) - 1) + 1):
+        for start in (len(words) - size, 0):
+            rest = words[:start] + words[start + size:]
+            if not rest or not any(character.isalpha() for character in "".join(rest)):
+                continue
+            dates = dates_in(" ".join(words[start:start + size]))
+            if dates:
+                return " ".join(rest), dates
+    return None, set()
+
+
+def _with_names(words):
+    """(every word a whole first or last name, every word part of one)."""
+    whole, part = Q(), Q()
+    for word in words:
+        whole &= Q(first_name__iexact=word) | Q(last_name__iexact=word)
+        part &= Q(first_name__icontains=word) | Q(last_name__icontains=word)
+    return whole, part
+
+
+def _by_names_and_date(patients, names, dates):
+    """Patients born on one of ``dates`` whose names ``names`` describe: whole names first."""
+    words = name_words(names)
+    joined = " ".join(words)
+    every_word_whole, every_word_part = _with_names(words)
+    born = Q(date_of_birth__in=dates)
+    whole = born & (Q(_first_last=joined) | Q(_last_first=joined) | every_word_whole)
+    found = patients.alias(
+        _first_last=Lower(Concat("first_name", Value(" "), "last_name")),
+        _last_first=Lower(Concat("last_name", Value(" "), "first_name")),
+    )
+    similar = Q(pk__in=[])
+    if connection.vendor == "postgresql":
+        found, typos = _typos(found, words)
+        similar = born & typos
+    rank = Case(When(whole, then=Value(WHOLE)), When(born & every_word_part, then=Value(PARTIAL)),
+                default=Value(SIMILAR), output_field=IntegerField())
+    return found.filter(whole | (born & every_word_part) | similar).alias(_rank=rank).order_by(
+        F("_rank").asc(), *ALPHABETICAL
+    )
+
+
 def search(patients, text):
     """``patients`` matching ``text``, best first (see the module's docstring)."""
     text = " ".join(text.split())
     if not text:
         return patients.order_by(*ALPHABETICAL)
-    words = name_words(text)
     dates = dates_in(text)
+    if not dates:
+        names, born = names_and_date(text)
+        if born:
+            return _by_names_and_date(patients, names, born)
+    words = name_words(text)
     phone = None if dates else phone_in(text)
 
     whole = Q(pk__in=[])
@@ -110,10 +164,7 @@ def search(patients, text):
     if words:
         joined = " ".join(words)
         whole |= Q(_first_last=joined) | Q(_last_first=joined)
-        every_word_whole, every_word_part = Q(), Q()
-        for word in words:
-            every_word_whole &= Q(first_name__iexact=word) | Q(last_name__iexact=word)
-            every_word_part &= Q(first_name__icontains=word) | Q(last_name__icontains=word)
+        every_word_whole, every_word_part = _with_names(words)
         whole |= every_word_whole
         partial |= every_word_part
     if dates:

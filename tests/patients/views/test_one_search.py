@@ -184,3 +184,39 @@ def test_phone_in_reads_any_formatting_in_the_default_region(settings):
     assert phone_in("+44 20 7946 0958") == ("+442079460958", "442079460958")
     assert phone_in("555-0123") == (None, "5550123")  # not a whole number: only its end is compared
     assert phone_in("555") is None and phone_in("Okoro") is None and phone_in("RV-1001") is None
+
+
+# --- Names and a date of birth together ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["Elena Okoro 1966-12-09", "Okoro 12/09/1966", "okoro, elena 9 Dec 1966",
+                                  "December 9, 1966 Okoro", "09.12.1966 elena"])
+def test_names_with_a_date_of_birth_find_the_patient_both_identify(desk, text):
+    """Not Helena Okorocha (another birthday), not Grace (born 12 September, the other reading of
+    12/09, but another name), not Lakeside's Elena Okoro (another clinic)."""
+    assert listed(desk, text) == ["RV-1001"]
+    assert picked(desk, text) == ["RV-1001"]
+
+
+def test_both_must_match(desk):
+    assert listed(desk, "Helena 1966-12-09") == []
+    assert listed(desk, "Grace 12/09/1966") == ["RV-2001"]  # the other reading of 12/09: 12 September
+    assert listed(desk, "Okoro 1971-03-04") == ["RV-1002"]  # Okorocha, born that day: part of her name
+
+
+def test_whole_names_with_the_date_come_before_parts(desk, riverside):
+    PatientFactory(mrn="RV-3001", first_name="Elena-Maria", last_name="Okoroafor", date_of_birth=DEC_9,
+                   home_clinic=riverside["elena"].home_clinic)
+    assert listed(desk, "elena okoro 1966-12-09") == ["RV-1001", "RV-3001"]
+    assert listed(desk, "elen okor 1966-12-09") == ["RV-1001", "RV-3001"]  # both partial: by name
+
+
+def test_names_and_date_reads_the_date_first_or_last_and_nothing_else():
+    from patients.search import names_and_date
+
+    assert names_and_date("Elena Okoro 1966-12-09") == ("Elena Okoro", {DEC_9})
+    assert names_and_date("9 Dec 1966 Okoro") == ("Okoro", {DEC_9})
+    assert names_and_date("Okoro 12/09/1966") == ("Okoro", {DEC_9, SEP_12})
+    assert names_and_date("Okoro December 9, 1966") == ("Okoro", {DEC_9})
+    for text in ["Elena Okoro", "1966-12-09", "Okoro 1966-12-09 Elena", "Okoro 12/09/66", "12 1966-12-09", "Okoro"]:
+        assert names_and_date(text) == (None, set()), text
