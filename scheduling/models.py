@@ -387,7 +387,10 @@ class BookedAt(models.Model):
     path, bulk write or admin page can leave it behind. It is the booked half of the clinic
     wall (patients.models.behind_wall), read as a plain index range instead of a walk down the
     appointments' index on every walled query. Never written by the application; a bulk load
-    that turns the triggers off (seed_demo) calls :meth:`rebuild` after."""
+    that turns the triggers off (seed_demo) calls :meth:`rebuild` after. On SQLite a later
+    migration that remakes the appointments' table (most field changes do) drops its triggers
+    with it: such a migration must create them again (tests/patients/test_wall_walk.py fails
+    without them)."""
 
     clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="+", db_index=False)
     patient = models.ForeignKey("patients.Patient", on_delete=models.CASCADE, related_name="+", db_index=False)
