@@ -18,13 +18,17 @@ NOW = datetime.datetime(2026, 3, 29, 0, 30, 15, 250, tzinfo=datetime.UTC)
 
 
 def schema(tables):
-    """Every index and constraint of the tables, as the database describes them."""
+    """Every index, constraint and trigger of the tables (on PostgreSQL with whether it is
+    enabled), as the database describes them."""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = ANY(%s)", [tables])
             rows = cursor.fetchall()
             cursor.execute("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
                            "WHERE conrelid = ANY(%s::regclass[])", [tables])
+            rows += cursor.fetchall()
+            cursor.execute("SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = ANY(%s::regclass[]) "
+                           "AND NOT tgisinternal", [tables])
             return sorted(rows + cursor.fetchall())
         placeholders = ", ".join(["%s"] * len(tables))
         cursor.execute(f"SELECT name, sql FROM sqlite_master WHERE tbl_name IN ({placeholders})", tables)  # noqa: S608
@@ -82,9 +86,10 @@ def test_a_writer_hands_a_failure_back_to_the_caller(db):
         writer.close()
 
 
-def test_a_bulk_load_puts_back_every_index_and_constraint(db):
+def test_a_bulk_load_puts_back_every_index_constraint_and_trigger(db):
     tables = [Appointment._meta.db_table, Chair._meta.db_table]
     before = schema(tables)
+    assert any(name == "booked_at_insert" for name, _ in before)  # BookedAt's triggers are among them
     load = BulkLoad([Appointment, Chair])
     load.begin()
     assert schema(tables) != before  # something was taken off
