@@ -56,7 +56,13 @@ class ThrottledPasswordResetForm(PasswordResetForm):
     def clean(self):
         cleaned = super().clean()
         email = cleaned.get("email")
-        if email and not passwords.reset_allowed(email, client_ip(self.request) or ""):
+        if not email:
+            return cleaned
+        try:
+            allowed = passwords.reset_allowed(email, client_ip(self.request) or "")
+        except passwords.ThrottleUnavailable:
+            raise forms.ValidationError(passwords.UNAVAILABLE, code="unavailable") from None
+        if not allowed:
             raise forms.ValidationError(passwords.REFUSED, code="throttled")
         return cleaned
 

@@ -7,6 +7,7 @@ fixed windows of TMS_RESET_WINDOW_MINUTES, in the "throttle" cache.
 """
 
 import hashlib
+import logging
 import time
 
 from django.conf import settings
@@ -23,8 +24,17 @@ from tmsclinic.celery import enqueue_after_commit
 from tmsclinic.inputs import one_line
 from tmsclinic.links import absolute_url
 
+log = logging.getLogger(__name__)
+
 REFUSED = ("Too many password-reset requests for this address or from this network. "
            "Please wait an hour before asking again, or call the clinic.")
+UNAVAILABLE = ("Password reset cannot be offered for a moment. "
+               "Please try again in a few minutes, or call the clinic.")
+
+
+class ThrottleUnavailable(Exception):
+    """The request counters cannot be read (the throttle cache, Redis in production, is down):
+    the request is refused rather than let through uncounted."""
 
 
 class StaffResetTokenGenerator(PasswordResetTokenGenerator):
@@ -60,15 +70,19 @@ def reset_allowed(email, ip):
         f"reset:address:{_digest(email.strip().lower())}:{slot}": settings.TMS_RESET_PER_ADDRESS,
         f"reset:ip:{_digest(ip)}:{slot}": settings.TMS_RESET_PER_IP,
     }
-    counts = cache.get_many(list(limits))
-    if any(counts.get(key, 0) >= limit for key, limit in limits.items()):
-        return False
-    for key in limits:
-        cache.add(key, 0, timeout=window)
-        try:
-            cache.incr(key)
-        except ValueError:  # expired between the two calls: the window just turned
-            cache.add(key, 1, timeout=window)
+    try:
+        counts = cache.get_many(list(limits))
+        if any(counts.get(key, 0) >= limit for key, limit in limits.items()):
+            return False
+        for key in limits:
+            cache.add(key, 0, timeout=window)
+            try:
+                cache.incr(key)
+            except ValueError:  # expired between the two calls: the window just turned
+                cache.add(key, 1, timeout=window)
+    except Exception as error:  # noqa: BLE001 (any cache backend's connection error: Redis's, a file's)
+        log.warning("the password-reset throttle cannot be read: refusing the request", exc_info=True)
+        raise ThrottleUnavailable from error
     return True
 
 

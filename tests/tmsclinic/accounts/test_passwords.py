@@ -162,3 +162,18 @@ def test_the_portal_reset_is_throttled_too(client, db, settings):
     assert client.post(reverse("portal:password-reset"), {"email": "bo@example.com"}).status_code == 302
     refused = client.post(reverse("portal:password-reset"), {"email": "bo@example.com"})
     assert refused.status_code == 200 and "Too many password-reset requests" in refused.content.decode()
+
+
+@pytest.mark.parametrize("url_name", ["password_reset", "portal:password-reset"])
+def test_with_the_throttle_cache_down_a_reset_is_refused_with_a_message_not_a_500(
+        client, frontdesk, settings, reset_mail_worker, django_capture_on_commit_callbacks, caplog, url_name):
+    """A Redis that is not there (nothing listens on port 1): real connection errors, no mock. The
+    request is refused, not let through uncounted, and nothing is queued."""
+    settings.CACHES = {**settings.CACHES, "throttle": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                                       "LOCATION": "redis://127.0.0.1:1/0"}}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse(url_name), {"email": "desk@clinic.test"})
+    assert response.status_code == 200
+    assert "Password reset cannot be offered for a moment" in response.content.decode()
+    assert reset_mail_worker == [] and mail.outbox == []
+    assert "the password-reset throttle cannot be read" in caplog.text
