@@ -1,10 +1,31 @@
 import time
 
+from django.core.exceptions import DisallowedHost
 from django.shortcuts import redirect
 from django.utils.cache import patch_cache_control
 from django_htmx.http import HttpResponseClientRedirect
 
 from . import logoff
+
+
+class HealthByAddressMiddleware:
+    """A load balancer probes each web node at its own address, a ``Host`` that is not in
+    ALLOWED_HOSTS, where Django would answer 400: such a probe of ``/healthz`` gets its bare
+    answer ("ok" / "not ok", never the details) here, first of all middleware. Every other
+    request, and ``/healthz`` with an allowed host, goes on as before."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path_info == "/healthz" and request.method == "GET":
+            try:
+                request.get_host()
+            except DisallowedHost:
+                from .views import bare_health  # the views import the roles, the celery app, ...
+
+                return bare_health()
+        return self.get_response(request)
 
 
 class NoStoreWhenSignedInMiddleware:

@@ -59,6 +59,8 @@ INSTALLED_APPS = [
 FORM_RENDERER = "django.forms.renderers.TemplatesSetting"
 
 MIDDLEWARE = [
+    # A balancer's probe of /healthz at a node's own address (a Host not in ALLOWED_HOSTS).
+    "tmsclinic.middleware.HealthByAddressMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Content-Security-Policy on every page (CONTENT_SECURITY_POLICY below); static files above do without.

@@ -81,6 +81,24 @@ def test_healthz_stays_up_when_the_broker_is_unreachable(client, db, settings):
     assert response.json() == {**response.json(), "database": "ok", "broker": "unreachable"}
 
 
+def test_a_balancer_probing_a_node_by_its_address_gets_the_bare_answer(client, db, settings):
+    """A Host outside ALLOWED_HOSTS (the node's private address): /healthz still answers, only
+    "ok" — not the details, even with the monitor's token — and nothing else is served to it."""
+    settings.ALLOWED_HOSTS = ["clinic.example.org"]
+    settings.TMS_HEALTHZ_TOKEN = "monitor-token"
+    response = client.get("/healthz", HTTP_HOST="10.0.3.7:8000", headers={"Authorization": "Bearer monitor-token"})
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+    assert "no-cache" in response["Cache-Control"]
+    assert client.head("/healthz", HTTP_HOST="10.0.3.7").status_code == 400  # GET only, as /healthz itself
+    assert client.post("/healthz", HTTP_HOST="10.0.3.7").status_code == 400
+    assert client.get("/session/status", HTTP_HOST="10.0.3.7").status_code == 400
+    assert client.get("/healthz/", HTTP_HOST="10.0.3.7").status_code == 400
+    # With the site's own name, the details for the token as before.
+    detailed = client.get("/healthz", HTTP_HOST="clinic.example.org", headers={"Authorization": "Bearer monitor-token"})
+    assert detailed.json()["database"] == "ok"
+
+
 @time_machine.travel(datetime.datetime(2026, 11, 25, 3, 30, tzinfo=datetime.UTC), tick=False)
 def test_staff_home_shows_todays_chairs_in_the_clinics_own_time(client, technician, clinic):
     # 03:30 UTC on the 25th is still the 24th, 22:30, in New York.
