@@ -5,7 +5,7 @@ from django.shortcuts import redirect
 from django.utils.cache import patch_cache_control
 from django_htmx.http import HttpResponseClientRedirect
 
-from . import logoff
+from . import health, logoff
 
 
 class HealthByAddressMiddleware:
@@ -22,9 +22,7 @@ class HealthByAddressMiddleware:
             try:
                 request.get_host()
             except DisallowedHost:
-                from .views import bare_health  # the views import the roles, the celery app, ...
-
-                return bare_health()
+                return health.bare_answer()
         return self.get_response(request)
 
 

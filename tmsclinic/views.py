@@ -4,15 +4,13 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
-from django.db import DatabaseError, connection
 from django.http import HttpResponsePermanentRedirect, JsonResponse
 from django.shortcuts import redirect
 from django.templatetags.static import static
-from django.utils.cache import add_never_cache_headers
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from . import logoff
+from . import health, logoff
 from .celery import app as celery_app
 from .roles import SEE_PATIENTS, is_staff_member, may
 from .tasks import HEARTBEAT_KEY
@@ -57,30 +55,13 @@ def favicon(request):
     return HttpResponsePermanentRedirect(static("img/favicon.svg"))
 
 
-def _database_answers():
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-    except DatabaseError:
-        return False
-    return True
-
-
-def bare_health():
-    """/healthz's answer to anyone: 200 "ok" while the database answers, else 503 "not ok"."""
-    up = _database_answers()
-    response = JsonResponse({"status": "ok" if up else "not ok"}, status=200 if up else 503)
-    add_never_cache_headers(response)
-    return response
-
-
 @never_cache
 @require_GET
 def healthz(request):
     """200 while the database answers. The broker and the worker's last heartbeat are
     reported, never failed on: a web node stays in rotation while Redis restarts. Only staff
     and holders of the token see those details."""
-    database = "ok" if _database_answers() else "unreachable"
+    database = "ok" if health.database_answers() else "unreachable"
     status = 200 if database == "ok" else 503
     if not _may_see_health_details(request):
         return JsonResponse({"status": "ok" if status == 200 else "not ok"}, status=status)

@@ -142,17 +142,19 @@ def test_without_a_token_set_no_header_gets_details(client, db, settings):
     assert client.get("/healthz", headers={"Authorization": "Bearer "}).json() == {"status": "ok"}
 
 
-def test_healthz_says_not_ok_with_503_when_the_database_does_not_answer(client, db, monkeypatch):
+@pytest.mark.parametrize("host", ["testserver", "10.0.3.7"])  # the site's name, or a node's own address
+def test_healthz_says_not_ok_with_503_when_the_database_does_not_answer(client, db, monkeypatch, settings, host):
     from django.db import DatabaseError
 
-    from tmsclinic import views
+    from tmsclinic import health
 
     class DatabaseDown:
         def cursor(self):
             raise DatabaseError("gone")
 
-    monkeypatch.setattr(views, "connection", DatabaseDown())
-    response = client.get("/healthz")
+    settings.ALLOWED_HOSTS = ["testserver"]
+    monkeypatch.setattr(health, "connection", DatabaseDown())
+    response = client.get("/healthz", HTTP_HOST=host)
     assert response.status_code == 503
     assert response.json() == {"status": "not ok"}
 
