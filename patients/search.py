@@ -115,35 +115,16 @@ def names_and_date(text):
     return None, set()
 
 
-def _with_names(words):
-    """(every word a whole first or last name, every word part of one)."""
-    whole, part = Q(), Q()
-    for word in words:
-        whole &= Q(first_name__iexact=word) | Q(last_name__iexact=word)
-        part &= Q(first_name__icontains=word) | Q(last_name__icontains=word)
-    return whole, part
-
-
-def _by_names_and_date(patients, names, dates):
-    """Patients born on one of ``dates`` whose names ``names`` describe: whole names first."""
-    words = name_words(names)
+def _name_matches(words):
+    """(the names ``words`` make whole — the full name in either order, or every word a whole
+    first or last name —, every word part of one)."""
     joined = " ".join(words)
-    every_word_whole, every_word_part = _with_names(words)
-    born = Q(date_of_birth__in=dates)
-    whole = born & (Q(_first_last=joined) | Q(_last_first=joined) | every_word_whole)
-    found = patients.alias(
-        _first_last=Lower(Concat("first_name", Value(" "), "last_name")),
-        _last_first=Lower(Concat("last_name", Value(" "), "first_name")),
-    )
-    similar = Q(pk__in=[])
-    if connection.vendor == "postgresql":
-        found, typos = _typos(found, words)
-        similar = born & typos
-    rank = Case(When(whole, then=Value(WHOLE)), When(born & every_word_part, then=Value(PARTIAL)),
-                default=Value(SIMILAR), output_field=IntegerField())
-    return found.filter(whole | (born & every_word_part) | similar).alias(_rank=rank).order_by(
-        F("_rank").asc(), *ALPHABETICAL
-    )
+    full_name = Q(_first_last=joined) | Q(_last_first=joined)
+    every_word_whole, part = Q(), Q()
+    for word in words:
+        every_word_whole &= Q(first_name__iexact=word) | Q(last_name__iexact=word)
+        part &= Q(first_name__icontains=word) | Q(last_name__icontains=word)
+    return full_name | every_word_whole, part
 
 
 def search(patients, text):
@@ -154,19 +135,18 @@ def search(patients, text):
     dates = dates_in(text)
     if not dates:
         names, born = names_and_date(text)
-        if born:
-            return _by_names_and_date(patients, names, born)
+        if born:  # both identifiers: only those born that day, ranked by their names
+            words = name_words(names)
+            return _ranked(patients, words, *_name_matches(words), within=Q(date_of_birth__in=born))
     words = name_words(text)
     phone = None if dates else phone_in(text)
 
     whole = Q(pk__in=[])
     partial = Q(mrn__istartswith=text) | Q(email__icontains=text)
     if words:
-        joined = " ".join(words)
-        whole |= Q(_first_last=joined) | Q(_last_first=joined)
-        every_word_whole, every_word_part = _with_names(words)
-        whole |= every_word_whole
-        partial |= every_word_part
+        names_whole, names_part = _name_matches(words)
+        whole |= names_whole
+        partial |= names_part
     if dates:
         whole |= Q(date_of_birth__in=dates)
     if phone:
@@ -174,7 +154,13 @@ def search(patients, text):
         if e164:
             whole |= Q(phone=e164)
         partial |= Q(phone__endswith=digits)
+    return _ranked(patients, words, whole, partial, exact=Q(mrn__iexact=text))
 
+
+def _ranked(patients, words, whole, partial, *, exact=None, within=None):
+    """``patients`` within ``within`` matching ``exact``, ``whole`` or ``partial`` (or, on
+    PostgreSQL, with names like ``words``), in that order, each group alphabetical."""
+    exact = exact if exact is not None else Q(pk__in=[])
     found = patients.alias(
         _first_last=Lower(Concat("first_name", Value(" "), "last_name")),
         _last_first=Lower(Concat("last_name", Value(" "), "first_name")),
@@ -183,13 +169,14 @@ def search(patients, text):
     if words and connection.vendor == "postgresql":
         found, similar = _typos(found, words)
     rank = Case(
-        When(mrn__iexact=text, then=Value(EXACT_MRN)),
+        When(exact, then=Value(EXACT_MRN)),
         When(whole, then=Value(WHOLE)),
         When(partial, then=Value(PARTIAL)),
         default=Value(SIMILAR),
         output_field=IntegerField(),
     )
-    return found.filter(Q(mrn__iexact=text) | whole | partial | similar).alias(_rank=rank).order_by(
+    matching = exact | whole | partial | similar
+    return found.filter(matching if within is None else within & matching).alias(_rank=rank).order_by(
         F("_rank").asc(), *ALPHABETICAL
     )
 
