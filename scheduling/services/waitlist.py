@@ -653,11 +653,14 @@ def decline(offer, now=None):
 def freed_on_day(clinic, day):
     """The clinic's freed times starting on ``day`` (its calendar), each with its offers
     (``offer_list``), patients named: two queries."""
-    rows = list(FreedSlot.objects.filter(clinic=clinic, starts_at__gte=midnight(clinic, day),
-                                         starts_at__lt=midnight(clinic, day + datetime.timedelta(days=1)))
-                .select_related("chair").order_by("starts_at", "chair__name", "pk"))
+    on_day = FreedSlot.objects.filter(clinic=clinic, starts_at__gte=midnight(clinic, day),
+                                      starts_at__lt=midnight(clinic, day + datetime.timedelta(days=1)))
+    rows = list(on_day.select_related("chair").order_by("starts_at", "chair__name", "pk"))
     offers = {}
-    for offer in SlotOffer.objects.filter(freed_slot__in=rows).select_related("patient").order_by("created_at"):
+    # By a subquery, not the rows' keys: a day without freed times asks too, so the day view's
+    # queries are the same whatever the day holds.
+    for offer in (SlotOffer.objects.filter(freed_slot__in=on_day.values("pk")).select_related("patient")
+                  .order_by("created_at")):
         offers.setdefault(offer.freed_slot_id, []).append(offer)
     now = timezone.now()
     for freed in rows:
