@@ -3,6 +3,7 @@ the ORM would have written them; a bulk load puts back every index and constrain
 and holds the rows to them."""
 
 import datetime
+import os
 import uuid
 from zoneinfo import ZoneInfo
 
@@ -10,7 +11,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 
 from patients.models import Patient
-from scheduling.management.bulk import BulkLoad, Table, Values, Writer
+from scheduling.management.bulk import BulkLoad, Parts, Table, Values
 from scheduling.models import Appointment, Chair
 from tests.factories import ClinicFactory, PatientFactory
 
@@ -67,23 +68,65 @@ def test_datetimes_are_written_in_utc_however_often_they_come(db):
     assert texts == {"2026-03-29 00:30:15.000250+00:00" if values.postgres else "2026-03-29 00:30:15.000250"}
 
 
-def test_text_with_commas_quotes_and_line_breaks_survives_copy(db):
+@pytest.mark.parametrize("in_processes", [True, False], ids=["built in another process", "built here"])
+def test_text_with_commas_quotes_and_line_breaks_survives_copy(db, in_processes):
     clinic = ClinicFactory()
     awkward = 'Chair "A", left\nof the door \\ window'
     table = Table(Chair, Values(), now=NOW)
-    chair = Chair(pk=table.pk(), clinic=clinic, name=awkward)
-    table.add_instance(chair)
-    writer = Writer()  # on a thread of its own, as seed_demo writes
-    table.flush(writer)
-    writer.close()
-    assert Chair.objects.get(pk=chair.pk).name == awkward
+
+    def build(part, send):
+        chair = Chair(pk=table.pk(), clinic=clinic, name=f"{awkward} {part}")
+        table.add_instance(chair)
+        send(1)
+        return chair.pk
+
+    pks = Parts([table], in_processes=in_processes).run(build)
+    assert [Chair.objects.get(pk=pk).name for pk in pks] == [f"{awkward} 0", f"{awkward} 1"]
 
 
-def test_a_writer_hands_a_failure_back_to_the_caller(db):
-    writer = Writer()
-    writer.put(lambda: 1 / 0)
-    with pytest.raises(ZeroDivisionError):
-        writer.close()
+def test_parts_are_built_in_processes_of_their_own_with_keys_of_their_own(db):
+    clinic = ClinicFactory()
+    table = Table(Chair, Values(), now=NOW)
+    first = table.next_pk
+    heard = []
+
+    def build(part, send):
+        keys = []
+        for number in range(5):
+            keys.append(table.pk())
+            table.add_instance(Chair(pk=keys[-1], clinic=clinic, name=f"Chair {part}.{number}"))
+            if number % 2:
+                send(2)
+        return os.getpid(), keys
+
+    results = Parts([table], parts=3).run(build, progress=heard.append)
+    pids = {pid for pid, _ in results}
+    assert len(pids) == 3 and os.getpid() not in pids
+    keys = sorted(key for _, part_keys in results for key in part_keys)
+    assert keys == list(range(first, first + 15))  # dealt out: every key once, none missed
+    assert sorted(Chair.objects.filter(clinic=clinic).values_list("pk", flat=True)) == keys
+    assert table.written == 15 and sum(heard) == 12  # two sends of 2 in each part, and the last
+    assert table.pk() > max(keys) and table.pk() == table.pk() - 1  # on past them all, one by one
+    assert Chair.objects.get(pk=results[1][1][0]).name == "Chair 1.0"
+
+
+def test_a_part_that_fails_is_raised_here_with_its_traceback(db):
+    def build(part, send):
+        if part == 1:
+            raise ValueError("no such protocol")
+        return part
+
+    with pytest.raises(RuntimeError, match=r"(?s)seed part 1 failed.*ValueError: no such protocol"):
+        Parts([], parts=2).run(build)
+
+
+def test_a_part_may_not_query_the_database(db):
+    def build(part, send):
+        return Chair.objects.count()  # the parent's connection, from a forked process
+
+    with pytest.raises(RuntimeError, match="a seed part ran a query"):
+        Parts([], parts=2).run(build)
+    assert Chair.objects.count() == 0  # and the connection here still works
 
 
 def test_a_bulk_load_puts_back_every_index_constraint_and_trigger(db):

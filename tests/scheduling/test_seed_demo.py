@@ -22,7 +22,16 @@ from django.urls import reverse
 from patients.models import ITEM_FIELDS, Assessment, MaintenancePlan, Patient, PatientFlag, TreatmentCourse
 from scheduling import sms
 from scheduling.management.commands.seed_demo import GO_LIVE_DAYS, REMINDED_PAST_SESSIONS, demo_portal_logins
-from scheduling.models import Appointment, BookedAt, Clinic, ClinicMembership, OpeningHours, Reminder, SessionRecord
+from scheduling.models import (
+    Appointment,
+    BookedAt,
+    Clinic,
+    ClinicMembership,
+    OpeningHours,
+    OutreachMessage,
+    Reminder,
+    SessionRecord,
+)
 from scheduling.services import reminders, sessions_used
 from scheduling.services.plans import flag_overdue_patients, refresh_plan
 from tmsclinic import roles
@@ -334,6 +343,13 @@ def test_the_same_seed_on_the_same_day_gives_the_same_data(db, frozen_now):
     assert fingerprint() == first
 
 
+def every_row():
+    """Every column of every row seed_demo writes for its patients, keys and all, by key."""
+    models = [Patient, TreatmentCourse, MaintenancePlan, Appointment, SessionRecord, Assessment, Reminder,
+              PatientFlag, OutreachMessage]
+    return {model.__name__: list(model.objects.order_by("pk").values_list()) for model in models}
+
+
 def test_a_different_seed_gives_different_data(db, frozen_now):
     seed_demo(seed=1)
     first = fingerprint()
@@ -605,6 +621,36 @@ with time_machine.travel(NOW, tick=False):
     seed_demo(seed=7)
 print(json.dumps(fingerprint(), default=str, sort_keys=True))
 """
+
+
+EVERY_ROW = """
+import json, sys, django, time_machine
+django.setup()
+from django.core.management import call_command
+call_command("migrate", verbosity=0)
+from tests.scheduling.test_seed_demo import NOW, every_row, seed_demo
+with time_machine.travel(NOW, tick=False):
+    out = seed_demo(seed=5, verbosity=2, in_processes=sys.argv[1] == "processes")
+print(json.dumps({"out": out, "rows": every_row()}, default=str, sort_keys=True))
+"""
+
+
+def test_built_in_two_processes_or_in_one_the_rows_are_the_same_keys_and_all(tmp_path):
+    """Each on a fresh SQLite database in a process of its own: the patients built by two forked
+    processes at once, or their two parts one after the other in one, give the same rows."""
+    seeded = {}
+    for how in ("processes", "one"):
+        env = {**os.environ, "TMS_VAR_DIR": str(tmp_path / how), "PYTHONHASHSEED": "random"}
+        env.pop("DATABASE_URL", None)
+        env.setdefault("SECRET_KEY", "test-only-not-secret")
+        there = subprocess.run([sys.executable, "-c", EVERY_ROW, how], env=env, cwd=settings.BASE_DIR,
+                               capture_output=True, text=True, check=True, timeout=300)
+        seeded[how] = json.loads(there.stdout.splitlines()[-1])
+    assert "patients built (2 processes)" in seeded["processes"]["out"]
+    assert "patients built (2 parts, here)" in seeded["one"]["out"]
+    rows = seeded["processes"]["rows"]
+    assert all(rows.values()), {name: len(table) for name, table in rows.items()}
+    assert seeded["one"]["rows"] == rows
 
 
 def test_the_same_seed_gives_the_same_data_on_sqlite_in_another_process(db, frozen_now, tmp_path):

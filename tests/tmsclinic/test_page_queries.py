@@ -18,7 +18,7 @@ from tests.tmsclinic.test_url_map import routes
 
 # A Wednesday afternoon: the first clinic's day has visits behind it and to come.
 NOW = datetime.datetime(2026, 3, 11, 15, 0, tzinfo=datetime.UTC)
-SIZES = (40, 160)
+SIZES = (160, 640)  # both with plans enough at the first clinic for the demo waitlist
 # Marked so that pytest-django sets the test database up (the fixture below seeds it itself).
 pytestmark = pytest.mark.django_db
 CHEAP = {

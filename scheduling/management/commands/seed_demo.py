@@ -14,8 +14,11 @@ why a year of history, about 15 appointments a patient, is what 100 000 patients
 Dates are reckoned from today in each patient's clinic, so the demo never goes stale; the same
 ``--seed`` on the same day gives the same data, on SQLite and on PostgreSQL alike.
 
-Fast: rows are built as plain tuples and written in bulk (``scheduling.management.bulk``:
-``executemany`` on SQLite, ``COPY`` on PostgreSQL), never through ``save()``. What ``save()``
+Fast: rows are built as plain tuples by two processes at once, each the patients of half the
+clinics (every clinic draws from a random generator of its own, and the keys are dealt out
+between the two, so the data is the same whichever process builds it), and written in bulk by
+this one (``scheduling.management.bulk``: ``executemany`` on SQLite, ``COPY`` on PostgreSQL), never
+through ``save()``. What ``save()``
 would compute — a PHQ-9 total and band, a plan's due dates, a course's days, the reminders a
 booking arms — comes from the models' and services' own methods. Appointments never overlap on
 a chair or for a patient: each day is cut into lanes and the n-th appointment in a lane takes
@@ -23,6 +26,7 @@ the clinic's n-th chair.
 """
 
 import datetime
+import operator
 import random
 import time
 import uuid
@@ -50,7 +54,7 @@ from patients.models import (
     Protocol,
     TreatmentCourse,
 )
-from scheduling.management.bulk import BulkLoad, Table, Values, Writer
+from scheduling.management.bulk import BulkLoad, Parts, Table, Values
 from scheduling.models import (
     Appointment,
     BookedAt,
@@ -74,6 +78,9 @@ from tmsclinic import roles
 ONE_DAY = datetime.timedelta(days=1)
 # Rows are handed to the database every this many patients: memory stays flat at any size.
 PATIENTS_PER_WRITE = 2000
+# How many processes build the patients (each the patients of its share of the clinics). The data
+# depends on it (keys are dealt out between them), so it is fixed, not the machine's core count.
+PARTS = 2
 PATIENTS_PER_CLINIC = 800
 MIN_CLINICS = 2
 # How long ago the chain moved onto this system: appointments start then.
@@ -223,7 +230,7 @@ LAST_NAMES = (
 APPOINTMENT_FIELDS = ["id", "uuid", "patient_id", "clinic_id", "chair_id", "technician_id", "kind", "course_id",
                       "plan_id", "starts_at", "ends_at", "status", "booked_via", "booked_after_lapse", "booked_by_id",
                       "cancel_reason", "cancelled_at", "checked_in_at", "updated_at"]
-VIA, AFTER_LAPSE, BOOKED_BY = 12, 13, 14  # positions in an appointment's row
+CHAIR, STARTS, VIA, AFTER_LAPSE, BOOKED_BY = 4, 9, 12, 13, 14  # positions in an appointment's row
 SESSION_FIELDS = ["id", "appointment_id", "pulses_delivered", "intensity_percent_mt", "motor_threshold",
                   "mt_measured", "cpt_code", "coil_position", "side_effects", "operator_id", "recorded_at"]
 PATIENT_FIELDS = ["id", "uuid", "mrn", "first_name", "last_name", "date_of_birth", "email", "phone", "home_clinic_id",
@@ -347,7 +354,7 @@ class ClinicSeating:
 
     def _chair(self, index):
         while index >= len(self.chairs):
-            # Written with the rows (the connection is the writer's while the load runs).
+            # Written with the rows (a process that builds them may not query).
             self.chair_count += 1
             chair = Chair(pk=self.chair_rows.pk(), clinic=self.clinic, name=f"Chair {self.chair_count}", **CHAIR_DEVICE)
             self.chair_rows.add_instance(chair)
@@ -360,15 +367,23 @@ class DemoBuilder:
     """Builds each patient's history as rows, and writes them in bulk."""
 
     def __init__(self, *, rng, now, clinics, protocols, course_template, plan_template, staff, values):
-        self.rng = rng
+        self.rng = self.chain_rng = rng
         self.now = now
         self.values = values
         self.clinics = clinics
-        for seating in clinics:
-            seating.rng = rng
         # Patients are shared out in proportion to each clinic's chairs, in a fixed shuffled order.
         self.clinic_turns = [seating for seating in clinics for _ in seating.chairs]
         random.Random(rng.random()).shuffle(self.clinic_turns)
+        # Each clinic draws its patients from a generator of its own: a clinic's patients are the
+        # same whichever process builds them, and whatever the other clinics draw.
+        for seating in clinics:
+            seating.rng = random.Random(rng.getrandbits(64))
+        # The clinics shared out between the processes that build (PARTS), evened out by chairs.
+        self.part_of, load = {}, [0] * PARTS
+        for seating in clinics:
+            part = load.index(min(load))
+            self.part_of[seating.clinic.pk] = part
+            load[part] += len(seating.chairs)
         self.protocols = [protocols[name] for name in PATIENT_PROTOCOLS]
         self.course_template = course_template
         self.plan_template = plan_template
@@ -376,14 +391,17 @@ class DemoBuilder:
         self.staff = staff
         self.cadences = cadence_steps()
         self.no_show_recorded = datetime.timedelta(minutes=settings.TMS_AUTO_NO_SHOW_MINUTES)
-        table = lambda model, fields=None: Table(model, values, now=now, fields=fields)  # noqa: E731
+        table = lambda model, fields=None, order=None: Table(model, values, now=now, fields=fields,  # noqa: E731
+                                                              order=order)
         # In the order the foreign keys need them written.
         self.chairs = clinics[0].chair_rows if clinics else table(Chair)
         self.patients = table(Patient, PATIENT_FIELDS)
         self.courses = table(TreatmentCourse)
         self.plans = table(MaintenancePlan)
         self.phases = table(MaintenancePhase)
-        self.appointments = table(Appointment, APPOINTMENT_FIELDS)
+        # Each batch written in chair and time order: putting the constraints against double-booking
+        # back checks each row in the order written, and neighbours find the index's pages at hand.
+        self.appointments = table(Appointment, APPOINTMENT_FIELDS, order=operator.itemgetter(CHAIR, STARTS))
         self.session_records = table(SessionRecord, SESSION_FIELDS)
         self.assessments = table(Assessment, ASSESSMENT_FIELDS)
         self.flags = table(PatientFlag)
@@ -394,7 +412,6 @@ class DemoBuilder:
                        self.session_records, self.assessments, self.flags, self.reminders, self.outreach, self.attempts]
         self.stages = Counter()
         self.imported_courses = 0
-        self.writer = None
 
     @property
     def models(self):
@@ -402,38 +419,59 @@ class DemoBuilder:
 
     def write(self):
         for table in self.tables:
-            table.flush(self.writer)
+            table.flush()
         # With DEBUG on, Django keeps the SQL of the last 9000 queries.
         reset_queries()
 
-    def start_writing(self):
-        """From now on, on PostgreSQL, rows are written on a thread of their own while the next
-        are built (the server does the work). SQLite's work is done in this process, row by row
-        with the interpreter lock taken back each time: a thread would only wait for it."""
-        if self.values.postgres:
-            self.writer = Writer()
+    def build(self, patients, *, in_processes=True, progress=None):
+        """Every patient's rows, built in PARTS processes (each the patients of its clinics) and
+        written by this one as they come; ``progress(n)`` hears of each n patients built."""
+        parts = Parts(self.tables, PARTS, in_processes=in_processes)
+        results = parts.run(lambda part, send: self._build_part(part, patients, send), progress=progress)
+        self.rng = self.chain_rng  # what comes after the patients draws from the chain's generator
+        self.stages = sum((result["stages"] for result in results), Counter())
+        self.imported_courses = sum(result["imported"] for result in results)
+        by_pk = {seating.clinic.pk: seating for seating in self.clinics}
+        for result in results:
+            for clinic_pk, (chairs, chair_count, added) in result["chairs"].items():
+                seating = by_pk[clinic_pk]
+                seating.chairs, seating.chair_count, seating.chairs_added = chairs, chair_count, added
 
-    def finish_writing(self):
-        writer, self.writer = self.writer, None
-        if writer is not None:
-            writer.close()
+    def _build_part(self, part, patients, send):
+        """The patients of the clinics of one part, in number order; what the parent needs to
+        know of them afterwards."""
+        self.stages, self.imported_courses, built = Counter(), 0, 0
+        for number in range(1, patients + 1):
+            seating, stage = self._seating(number - 1)
+            if self.part_of[seating.clinic.pk] != part:
+                continue
+            self.add_patient(number)
+            built += 1
+            if built % PATIENTS_PER_WRITE == 0:
+                send(PATIENTS_PER_WRITE)
+        send(built % PATIENTS_PER_WRITE)
+        return {"stages": self.stages, "imported": self.imported_courses,
+                "chairs": {seating.clinic.pk: (seating.chairs, seating.chair_count, seating.chairs_added)
+                           for seating in self.clinics if self.part_of[seating.clinic.pk] == part}}
+
+    def _seating(self, index):
+        """The clinic of the index-th patient, and their stage if it is set by turn (else None).
+        The first patients take each stage in turn in every clinic, so even a tiny demo shows
+        them all."""
+        stages = list(STAGE_WEIGHTS)
+        if index < len(stages) * len(self.clinics):
+            return self.clinics[index % len(self.clinics)], stages[index // len(self.clinics)]
+        return self.clinic_turns[index % len(self.clinic_turns)], None
 
     def written(self, model):
         return next(table.written for table in self.tables if table.model is model)
 
     def add_patient(self, number):
-        rng = self.rng
-        index = number - 1
-        stages = list(STAGE_WEIGHTS)
-        # The first patients take each stage in turn in every clinic, so even a tiny demo
-        # shows them all.
-        forced = index < len(stages) * len(self.clinics)
-        if forced:
-            seating = self.clinics[index % len(self.clinics)]
-            stage = stages[index // len(self.clinics)]
-        else:
-            seating = self.clinic_turns[index % len(self.clinic_turns)]
-            stage = rng.choices(stages, weights=STAGE_WEIGHTS.values())[0]
+        seating, stage = self._seating(number - 1)
+        self.rng = rng = seating.rng
+        forced = stage is not None
+        if not forced:
+            stage = rng.choices(list(STAGE_WEIGHTS), weights=STAGE_WEIGHTS.values())[0]
         self.stages[stage] += 1
         protocol = rng.choices(self.protocols, weights=PATIENT_PROTOCOLS.values())[0]
         booked = []  # this patient's appointments
@@ -1171,8 +1209,11 @@ class Command(BaseCommand):
                             "same day gives the same data (default 1)")
         parser.add_argument("--if-empty", action="store_true",
                             help="Do nothing, successfully, when the database already has patients")
+        parser.add_argument("--in-one-process", dest="in_processes", action="store_false",
+                            help=f"Build the patients' {PARTS} parts one after the other in this process "
+                                 f"instead of in {PARTS} processes at once: the same data, slower")
 
-    def handle(self, *, patients, clinics, seed, if_empty, verbosity, **options):
+    def handle(self, *, patients, clinics, seed, if_empty, verbosity, in_processes=True, **options):
         if patients < 0:
             raise CommandError("--patients cannot be negative.")
         if clinics is not None and clinics < 1:
@@ -1217,18 +1258,15 @@ class Command(BaseCommand):
             load = BulkLoad(builder.models)
             clock.lap("clinics, staff and protocols")
             load.begin()
-            builder.start_writing()
-            try:
-                for number in range(1, patients + 1):
-                    builder.add_patient(number)
-                    if number % PATIENTS_PER_WRITE == 0:
-                        builder.write()
-                        if verbosity > 1:
-                            self.stdout.write(f"  {number} of {patients} patients built")
-                builder.write()
-            finally:
-                builder.finish_writing()
-            clock.lap("patients built and written")
+            built = Counter()
+
+            def progress(count):
+                built["patients"] += count
+                if verbosity > 1 and count:
+                    self.stdout.write(f"  {built['patients']} of {patients} patients built")
+
+            builder.build(patients, in_processes=in_processes, progress=progress)
+            clock.lap(f"patients built ({PARTS} {'processes' if in_processes else 'parts, here'}) and written")
             load.finish(report=clock.detail)
             BookedAt.rebuild()  # kept by triggers, which were off while the rows went in
             clock.lap("indexes and constraints put back")
