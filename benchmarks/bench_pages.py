@@ -9,7 +9,10 @@ in the same run:
   the same middleware as the pages — session, authentication, second factor, automatic logoff,
   the audit middleware — and makes no query of its own beyond loading the session and the user;
   it is not under /staff/ or /portal/, so it writes no audit event (a page writes one);
-- the anonymous ``/healthz`` (``SELECT 1``, no session): the floor of any request.
+- the anonymous ``/healthz`` (``SELECT 1``, no session): the floor of any request;
+- an empty staff page and an empty portal page (``floor_urls.py``, mounted only here): what every
+  page of its kind must do — the capability check, the audit event, the base template with its
+  navigation — and nothing more. Each page's time over its empty page is what it costs itself.
 
 BENCH_PAGES_REPEAT sets how many timed reads each page gets (default 9, after one warm-up).
 """
@@ -72,6 +75,13 @@ def measure(timed):
         for audience, client in (("staff", staff), ("portal", portal)):
             assert client.get(SIGNED_IN_VIEW).json()["signed_in"]
             floors[audience] = best_of(lambda c=client: c.get(SIGNED_IN_VIEW), repeat=max(REPEAT, 21))
+        from floor_urls import EMPTY_PAGES
+
+        with override_settings(ROOT_URLCONF="floor_urls"):
+            for audience, client in (("staff", staff), ("portal", portal)):
+                url = EMPTY_PAGES[audience]
+                assert client.get(url).status_code == 200, url
+                floors[f"empty {audience}"] = best_of(lambda c=client, u=url: c.get(u), repeat=max(REPEAT, 21))
     return figures, floors
 
 
@@ -114,12 +124,18 @@ def main():
                 ("/healthz (anonymous, SELECT 1), median ms", f"{floors['healthz'] * 1000:.1f}"),
                 (f"{SIGNED_IN_VIEW} signed in, staff / portal, median ms",
                  f"{floors['staff'] * 1000:.1f} / {floors['portal'] * 1000:.1f}"),
-                ("page: queries 1k/big, KB, median ms (SQL ms)", "x signed-in view (the goal's), x /healthz")]
+                ("empty staff / portal page (floor_urls.py), median ms",
+                 f"{floors['empty staff'] * 1000:.1f} / {floors['empty portal'] * 1000:.1f} "
+                 f"({floors['empty staff'] / floors['staff']:.1f}x / {floors['empty portal'] / floors['portal']:.1f}x "
+                 f"the signed-in view)"),
+                ("page: queries 1k/big, KB, median ms (SQL ms)",
+                 "x signed-in view (the goal's), x /healthz, x its empty page")]
         over = []
         for label, (queries, size, seconds, sql, audience) in big.items():
             if queries is None:  # measured apart, without its queries
                 rows.append((f"  {label}", f"{'':7} {size / 1024:7.1f} KB {seconds * 1000:7.1f} ms {'':11} "
-                             f"{seconds / floors[audience]:6.1f}x {seconds / floors['healthz']:6.1f}x"))
+                             f"{seconds / floors[audience]:6.1f}x {seconds / floors['healthz']:6.1f}x "
+                             f"{seconds / floors['empty ' + audience]:6.1f}x"))
                 continue
             small_queries = small[label][0]
             ratio = seconds / floors[audience]
@@ -129,7 +145,7 @@ def main():
                 over.append(label)
             rows.append((f"  {label}", f"{small_queries:>3}/{queries:<3} {size / 1024:7.1f} KB "
                          f"{seconds * 1000:7.1f} ms (SQL {sql * 1000:5.1f}) {ratio:6.1f}x "
-                         f"{seconds / floors['healthz']:6.1f}x{flags}"))
+                         f"{seconds / floors['healthz']:6.1f}x {seconds / floors['empty ' + audience]:6.1f}x{flags}"))
         rows.append(("pages over a goal", ", ".join(over) or "none"))
         report(f"Pages at {SMALL:,} and {BIG:,} patients (goals: equal queries, ≤ {GOAL_KB} KB, "
                f"≤ {GOAL_RATIO:g}x the signed-in {SIGNED_IN_VIEW})", rows)

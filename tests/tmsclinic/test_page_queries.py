@@ -42,6 +42,15 @@ def read_every_page():
         with CaptureQueriesContext(connection) as queries:
             response = client.get(url, **headers)
         counts[label] = (response.status_code, len(queries), at_first)
+    # The empty pages bench_pages.py measures every page against (benchmarks/floor_urls.py).
+    from benchmarks.floor_urls import EMPTY_PAGES
+
+    with override_settings(ROOT_URLCONF="benchmarks.floor_urls"):
+        for audience, client in (("staff", staff), ("portal", portal)):
+            client.get(EMPTY_PAGES[audience])
+            with CaptureQueriesContext(connection) as queries:
+                response = client.get(EMPTY_PAGES[audience])
+            counts[f"empty:{audience}"] = (response.status_code, len(queries), at_first)
     return counts
 
 
@@ -71,8 +80,19 @@ def test_the_two_sizes_differ(counts):
 
 
 @pytest.mark.parametrize("label", [f"staff:{name}" for name in pages.STAFF_PAGES]
-                         + [f"portal:{name}" for name in pages.PORTAL_PAGES])
+                         + [f"portal:{name}" for name in pages.PORTAL_PAGES] + ["empty:staff", "empty:portal"])
 def test_queries_do_not_grow_with_the_chain(counts, label):
     (small_status, small, _), (big_status, big, _) = (counts[size][label] for size in SIZES)
     assert small_status == big_status == 200
     assert big == small, f"{label}: {small} queries at {SIZES[0]} patients, {big} at {SIZES[1]}"
+
+
+def test_every_whole_page_does_at_least_what_its_empty_page_does(counts):
+    """The empty pages are floors: a page (not an htmx fragment, which has no navigation) makes
+    every query its empty page makes — the session, the roles, the clinics, the open-flag count,
+    the audit event — and its own besides."""
+    read = counts[SIZES[0]]
+    for label, (_, queries, _) in read.items():
+        audience = label.split(":")[0]
+        if audience in ("staff", "portal") and label not in pages.HTMX:
+            assert queries >= read[f"empty:{audience}"][1], label
