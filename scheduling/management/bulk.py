@@ -19,6 +19,7 @@ import datetime
 import io
 import multiprocessing
 import multiprocessing.connection
+import signal
 import time
 import traceback
 import uuid
@@ -193,17 +194,25 @@ class Parts:
     def __init__(self, tables, parts=2, *, in_processes=True):
         self.tables = tables
         self.parts = parts
+        # As multiprocessing does on Linux: a fork even where other threads run (CPython and glibc
+        # re-make their own locks in the child; a part takes no lock of this program's).
         self.in_processes = in_processes and "fork" in multiprocessing.get_all_start_methods()
 
     def run(self, build, progress=None):
         """The parts' returns, in part order; ``progress(n)`` hears of each ``send`` with its
         count. A part's failure is raised here (with the part's traceback) after the others stop."""
+        for table in self.tables:
+            # Keys are dealt out from the next one; rows already added would go out with every part.
+            if table.rows or table.step != 1:
+                raise ValueError(f"{table.model.__name__}: write its rows before building in parts")
+            table.first_pk = table.next_pk
         if not self.in_processes:
             results, ends = [], []
             for part in range(self.parts):
                 for table in self.tables:
                     table.share(part, self.parts)
-                results.append(build(part, lambda count=0: self._write_here(count, progress)))
+                with connection.execute_wrapper(_no_queries_in_a_part):  # held to the same rule
+                    results.append(build(part, lambda count=0: self._write_here(count, progress)))
                 self._write_here(0, None)
                 ends.append([table.next_pk for table in self.tables])
             self._after(ends)
@@ -218,15 +227,18 @@ class Parts:
             sender.close()
             pipes.append(receiver)
             workers.append(worker)
-        results, ends = [None] * self.parts, []
+        results, ends, finished = [None] * self.parts, [], False
         try:
             waiting = dict(zip(pipes, range(self.parts), strict=True))
             while waiting:
                 for pipe in multiprocessing.connection.wait(list(waiting)):
                     try:
                         message = pipe.recv()
-                    except EOFError:
-                        raise RuntimeError(f"seed part {waiting[pipe]} ended without a word") from None
+                    except (EOFError, OSError):  # the process died, perhaps in the middle of a message
+                        part = waiting[pipe]
+                        workers[part].join(5)
+                        raise RuntimeError(f"seed part {part} ended without a word "
+                                           f"(exit code {workers[part].exitcode})") from None
                     kind, body = message
                     if kind == "rows":
                         count, batches = body
@@ -241,11 +253,15 @@ class Parts:
                             table.written += count
                     else:
                         raise RuntimeError(f"seed part {waiting[pipe]} failed:\n{body}")
+            finished = True
         finally:
             for worker in workers:
+                worker.join(30 if finished else 0)  # a part that has said "done" ends by itself
                 if worker.is_alive():
-                    worker.terminate()
-                worker.join()
+                    worker.kill()
+                    worker.join()
+            for pipe in pipes:
+                pipe.close()
         self._after(ends)
         return results
 
@@ -262,6 +278,8 @@ class Parts:
 
     def _work(self, build, part, pipe):
         """In the forked process: build, send each batch of rows up the pipe, then the result."""
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not a handler inherited from a server
+        _cut_off(connection)
         for table in self.tables:
             table.share(part, self.parts)
             table.written = 0  # what this part writes; the parent adds it up
@@ -282,6 +300,23 @@ class Parts:
             pipe.send(("error", traceback.format_exc()))
         finally:
             pipe.close()
+
+
+# The parent's driver connections a forked part inherited: kept referenced, so that they are never
+# closed from the part (closing would end the parent's session).
+_INHERITED = []
+
+
+def _cut_off(wrapper):
+    """A forked part's Django connection: its inherited driver connection put aside unused, and
+    any attempt to connect or query refused."""
+    _INHERITED.append(wrapper.connection)
+    wrapper.connection = None
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("a seed part may not use the database (it must build from what was read before)")
+
+    wrapper.connect = wrapper.get_new_connection = refuse
 
 
 def _no_queries_in_a_part(execute, sql, params, many, context):

@@ -106,7 +106,8 @@ def test_parts_are_built_in_processes_of_their_own_with_keys_of_their_own(db):
     assert keys == list(range(first, first + 15))  # dealt out: every key once, none missed
     assert sorted(Chair.objects.filter(clinic=clinic).values_list("pk", flat=True)) == keys
     assert table.written == 15 and sum(heard) == 12  # two sends of 2 in each part, and the last
-    assert table.pk() > max(keys) and table.pk() == table.pk() - 1  # on past them all, one by one
+    after, then = table.pk(), table.pk()
+    assert after > max(keys) and then == after + 1  # on past them all, one by one
     assert Chair.objects.get(pk=results[1][1][0]).name == "Chair 1.0"
 
 
@@ -120,13 +121,39 @@ def test_a_part_that_fails_is_raised_here_with_its_traceback(db):
         Parts([], parts=2).run(build)
 
 
-def test_a_part_may_not_query_the_database(db):
+@pytest.mark.parametrize("in_processes", [True, False], ids=["built in other processes", "built here"])
+def test_a_part_may_not_query_the_database(db, in_processes):
     def build(part, send):
         return Chair.objects.count()  # the parent's connection, from a forked process
 
-    with pytest.raises(RuntimeError, match="a seed part ran a query"):
-        Parts([], parts=2).run(build)
+    with pytest.raises(RuntimeError, match="a seed part"):
+        Parts([], parts=2, in_processes=in_processes).run(build)
     assert Chair.objects.count() == 0  # and the connection here still works
+
+
+def test_a_forked_part_cannot_reach_the_parents_connection_even_by_hand(db):
+    def build(part, send):
+        try:
+            connection.ensure_connection()  # a new connection, or the inherited one by the back door
+        except RuntimeError as refused:
+            return str(refused)
+        return "connected"
+
+    assert Parts([], parts=2).run(build) == ["a seed part may not use the database (it must build from what "
+                                             "was read before)"] * 2
+    assert Chair.objects.count() == 0
+
+
+def test_rows_added_before_the_parts_are_refused(db):
+    clinic = ClinicFactory()
+    table = Table(Chair, Values(), now=NOW)
+    table.add_instance(Chair(pk=table.pk(), clinic=clinic, name="Chair 1"))
+    with pytest.raises(ValueError, match="write its rows before building in parts"):
+        Parts([table]).run(lambda part, send: None)
+    table.flush()
+    first = table.next_pk  # keys already given are not dealt out again
+    Parts([table]).run(lambda part, send: table.pk())
+    assert table.next_pk > first
 
 
 def test_a_bulk_load_puts_back_every_index_constraint_and_trigger(db):

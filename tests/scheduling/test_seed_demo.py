@@ -19,12 +19,22 @@ from django.core.management import CommandError, call_command
 from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
 
-from patients.models import ITEM_FIELDS, Assessment, MaintenancePlan, Patient, PatientFlag, TreatmentCourse
+from patients.models import (
+    ITEM_FIELDS,
+    Assessment,
+    MaintenancePhase,
+    MaintenancePlan,
+    OutreachAttempt,
+    Patient,
+    PatientFlag,
+    TreatmentCourse,
+)
 from scheduling import sms
 from scheduling.management.commands.seed_demo import GO_LIVE_DAYS, REMINDED_PAST_SESSIONS, demo_portal_logins
 from scheduling.models import (
     Appointment,
     BookedAt,
+    Chair,
     Clinic,
     ClinicMembership,
     OpeningHours,
@@ -345,8 +355,8 @@ def test_the_same_seed_on_the_same_day_gives_the_same_data(db, frozen_now):
 
 def every_row():
     """Every column of every row seed_demo writes for its patients, keys and all, by key."""
-    models = [Patient, TreatmentCourse, MaintenancePlan, Appointment, SessionRecord, Assessment, Reminder,
-              PatientFlag, OutreachMessage]
+    models = [Chair, Patient, TreatmentCourse, MaintenancePlan, MaintenancePhase, Appointment, SessionRecord,
+              Assessment, Reminder, PatientFlag, OutreachMessage, OutreachAttempt]
     return {model.__name__: list(model.objects.order_by("pk").values_list()) for model in models}
 
 
@@ -628,9 +638,12 @@ import json, sys, django, time_machine
 django.setup()
 from django.core.management import call_command
 call_command("migrate", verbosity=0)
+from scheduling.management.commands import seed_demo as command
 from tests.scheduling.test_seed_demo import NOW, every_row, seed_demo
+command.PATIENTS_PER_WRITE = 50  # many batches from each part, reaching the table interleaved
 with time_machine.travel(NOW, tick=False):
-    out = seed_demo(seed=5, verbosity=2, in_processes=sys.argv[1] == "processes")
+    # Two clinics for 2 400 patients: chairs are added as the parts build (their keys dealt out too).
+    out = seed_demo(patients=2400, clinics=2, seed=5, verbosity=2, in_processes=sys.argv[1] == "processes")
 print(json.dumps({"out": out, "rows": every_row()}, default=str, sort_keys=True))
 """
 
@@ -651,6 +664,11 @@ def test_built_in_two_processes_or_in_one_the_rows_are_the_same_keys_and_all(tmp
     rows = seeded["processes"]["rows"]
     assert all(rows.values()), {name: len(table) for name, table in rows.items()}
     assert seeded["one"]["rows"] == rows
+    # What the command says of them too (stages, counts, chairs added), less the times and progress.
+    said = {how: [line for line in seeded[how]["out"].splitlines()
+                  if " s  " not in line and not line.endswith("patients built")] for how in seeded}
+    assert said["one"] == said["processes"]
+    assert "chairs were added" in seeded["one"]["out"]
 
 
 def test_the_same_seed_gives_the_same_data_on_sqlite_in_another_process(db, frozen_now, tmp_path):

@@ -427,6 +427,7 @@ class DemoBuilder:
         """Every patient's rows, built in PARTS processes (each the patients of its clinics) and
         written by this one as they come; ``progress(n)`` hears of each n patients built."""
         parts = Parts(self.tables, PARTS, in_processes=in_processes)
+        self.built_in_processes = parts.in_processes
         results = parts.run(lambda part, send: self._build_part(part, patients, send), progress=progress)
         self.rng = self.chain_rng  # what comes after the patients draws from the chain's generator
         self.stages = sum((result["stages"] for result in results), Counter())
@@ -942,7 +943,9 @@ def backdate_open_flags(builder, now):
     seatings = {seating.clinic.pk: seating for seating in builder.clinics}
     flags = list(PatientFlag.objects.open().filter(kind=PatientFlag.Kind.OVERDUE_MAINTENANCE, plan__isnull=False,
                                                    plan__overdue_after__lt=now)
-                 .select_related("plan", "patient"))
+                 # In the patients' order: the cadence's draws go to the same flags whatever order
+                 # the rows came in (two building processes' batches reach the table as they come).
+                 .select_related("plan", "patient").order_by("patient__mrn", "kind"))
     for flag in flags:
         flag.raised_at = flag.plan.overdue_after + datetime.timedelta(hours=1)
         for row in builder.outreach_history(flag, seatings[flag.patient.home_clinic_id], until=now):
@@ -1266,7 +1269,8 @@ class Command(BaseCommand):
                     self.stdout.write(f"  {built['patients']} of {patients} patients built")
 
             builder.build(patients, in_processes=in_processes, progress=progress)
-            clock.lap(f"patients built ({PARTS} {'processes' if in_processes else 'parts, here'}) and written")
+            clock.lap(f"patients built ({PARTS} {'processes' if builder.built_in_processes else 'parts, here'}) "
+                      "and written")
             load.finish(report=clock.detail)
             BookedAt.rebuild()  # kept by triggers, which were off while the rows went in
             clock.lap("indexes and constraints put back")
