@@ -98,7 +98,7 @@ class Table:
         self.written = 0
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT MAX(id) FROM {model._meta.db_table}")  # noqa: S608 (a model's table)
-            self.first_pk = self.next_pk = (cursor.fetchone()[0] or 0) + 1
+            self.next_pk = (cursor.fetchone()[0] or 0) + 1
         self.step = 1
 
     @staticmethod
@@ -290,9 +290,7 @@ class Parts:
             pipe.send(("rows", (count, batches)))
 
         try:
-            # The parent's connection is not this process's to use: a query here is a mistake.
-            with connection.execute_wrapper(_no_queries_in_a_part):
-                result = build(part, send)
+            result = build(part, send)  # the connection cut off above: a query here is refused
             send()
             pipe.send(("done", (result, [table.next_pk for table in self.tables],
                                 [table.written for table in self.tables])))

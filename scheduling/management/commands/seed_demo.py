@@ -443,7 +443,7 @@ class DemoBuilder:
         know of them afterwards."""
         self.stages, self.imported_courses, built = Counter(), 0, 0
         for number in range(1, patients + 1):
-            seating, stage = self._seating(number - 1)
+            seating, _ = self._seating(number - 1)
             if self.part_of[seating.clinic.pk] != part:
                 continue
             self.add_patient(number)
